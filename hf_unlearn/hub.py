@@ -1,0 +1,76 @@
+"""Everything that talks to the Hugging Face Hub: repo ids, revisions, push and pull.
+
+Nothing else in the package calls ``huggingface_hub`` upload/download functions,
+so Hub behaviour (and its errors) is handled in one place. ``HF_ENDPOINT`` works
+as usual, which is how the tests point at a local Hub-compatible server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+SUMMARY_FILE = "training_summary.json"
+
+
+def split_revision(repo: str) -> tuple[str, str | None]:
+    """``org/name@rev`` -> (``org/name``, ``rev``); no ``@`` -> revision None."""
+    if "@" in repo:
+        repo_id, rev = repo.rsplit("@", 1)
+        if not rev:
+            raise ValueError(f"{repo!r}: empty revision after '@'; use ORG/NAME or ORG/NAME@REVISION")
+        return repo_id, rev
+    return repo, None
+
+
+def _auth_hint(repo_id: str) -> str:
+    return (
+        f"could not reach {repo_id!r} on {os.environ.get('HF_ENDPOINT', 'https://huggingface.co')}: log in with "
+        "`hf auth login` or set HF_TOKEN, check the repo id, or work offline from a local folder"
+    )
+
+
+def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "dataset", private: bool = False,
+                commit_message: str | None = None) -> str:
+    """Create the repo if needed and upload the folder in one commit; returns the commit URL."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi()
+    try:
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        info = api.upload_folder(
+            folder_path=str(folder),
+            repo_id=repo_id,
+            repo_type=repo_type,
+            commit_message=commit_message or f"hf-unlearn: upload {Path(folder).name}",
+            ignore_patterns=[".*", "checkpoints/*"],
+        )
+    except HfHubHTTPError as exc:
+        raise RuntimeError(f"{_auth_hint(repo_id)} ({exc})") from exc
+    return str(info)
+
+
+def load_model(repo: str, revision: str | None = None):
+    """A ResNet18 checkpoint and its training summary from a Hub model repo (safetensors only)."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+
+    from hf_unlearn.models.resnet import ResNet18
+
+    repo_id, rev = split_revision(repo)
+    revision = revision or rev
+    try:
+        model = ResNet18.from_pretrained(repo_id, revision=revision)
+    except HfHubHTTPError as exc:
+        raise RuntimeError(f"{_auth_hint(repo_id)} ({exc})") from exc
+    summary: dict[str, Any] = {}
+    try:
+        summary = json.loads(Path(hf_hub_download(repo_id, SUMMARY_FILE, revision=revision)).read_text())
+    except EntryNotFoundError:
+        pass
+    return model, summary

@@ -1,0 +1,1 @@
+"""Model architectures with Hub adapters (PyTorchModelHubMixin, safetensors)."""

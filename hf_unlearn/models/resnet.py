@@ -1,0 +1,86 @@
+"""The CIFAR ResNet-18 (He et al. 2016, CIFAR variant: 3x3 stem, no max-pool).
+
+Inputs are pixels in [0, 1]; mean/std normalisation is the first layer, so input
+gradients and Gaussian poisons live in the same space (DESIGN.md, "Input space").
+``width`` scales every stage (64 is the paper's network; 16 is the CPU preset's),
+and ``PyTorchModelHubMixin`` gives ``save_pretrained``/``from_pretrained``/
+``push_to_hub`` with safetensors weights and a ``config.json`` built from the
+constructor arguments.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet18(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="hf-unlearn",
+    tags=["image-classification", "machine-unlearning", "data-poisoning"],
+    repo_url="https://github.com/hf-unlearn/hf-unlearn",
+):
+    """CIFAR ResNet-18 whose ``blocks`` (stem, 8 residual blocks, head) EU-k/CF-k address by position."""
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        width: int = 64,
+        mean: tuple[float, float, float] = CIFAR10_MEAN,
+        std: tuple[float, float, float] = CIFAR10_STD,
+    ) -> None:
+        super().__init__()
+        if width < 1 or num_classes < 2:
+            raise ValueError(f"width={width}, num_classes={num_classes}: need width >= 1 and num_classes >= 2")
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.conv1 = nn.Conv2d(3, width, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        layers, in_planes = [], width
+        for i, stride in enumerate((1, 2, 2, 2)):
+            planes = width * 2**i
+            layers.append(nn.Sequential(BasicBlock(in_planes, planes, stride), BasicBlock(planes, planes, 1)))
+            in_planes = planes
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.linear = nn.Linear(in_planes, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected images of shape (B, 3, H, W) in [0, 1], got {tuple(x.shape)}")
+        x = (x - self.mean) / self.std
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
+        return self.linear(out)
+
+    def blocks(self) -> list[nn.Module]:
+        """Stem, the eight residual blocks, then the head, input to output.
+
+        "The last k blocks" in EU-k / CF-k means ``blocks()[-k:]``.
+        """
+        stem = nn.ModuleList([self.conv1, self.bn1])
+        residual = [b for layer in (self.layer1, self.layer2, self.layer3, self.layer4) for b in layer]
+        return [stem, *residual, self.linear]

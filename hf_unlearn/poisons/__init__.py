@@ -1,0 +1,1 @@
+"""Poison generators; one module per attack."""

@@ -1,0 +1,141 @@
+"""Scores of a model on a Gaussian variant: input gradients, poison and null scores, accuracy.
+
+The score of poison z is ``I_z = -<grad_x l(x_z, y_z), xi_z> / (eps ||grad_x l||)``,
+the gradient taken at the clean input with the true label, model in eval mode
+(DESIGN.md). A null score uses fresh noise instead of xi_z. Only one gradient per
+poison is needed for any number of null draws, and that gradient is taken with the
+parameters frozen (``torch.autograd.grad`` w.r.t. the input only), which skips the
+weight gradients entirely: scoring costs about one forward+input-backward per poison.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hf_unlearn import stats
+from hf_unlearn.poisons.gaussian import null_noise
+from hf_unlearn.variant import ImageSplit
+
+
+@dataclass
+class GaussianScores:
+    poison: np.ndarray  # (P,) one score per poison
+    null: np.ndarray  # (P, draws) scores of fresh noise, same gradients
+    zero_gradients: int  # poisons whose input gradient vanished (score set to 0)
+
+    def summary(self, fprs=(0.01, 0.001)) -> dict:
+        out = stats.summarize(self.poison, self.null.ravel(), fprs)
+        out["zero_gradients"] = self.zero_gradients
+        return out
+
+
+@contextmanager
+def frozen(model: torch.nn.Module):
+    """Eval mode with parameters frozen; restores both afterwards."""
+    flags = [p.requires_grad for p in model.parameters()]
+    was_training = model.training
+    model.eval()
+    model.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, f in zip(model.parameters(), flags):
+            p.requires_grad_(f)
+        model.train(was_training)
+
+
+def input_gradients(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """d loss_i / d x_i for every row, flattened to (N, d), float32 on the CPU.
+
+    The loss is summed over the batch so each row's gradient is that of its own loss.
+    """
+    if x.dim() != 4 or len(x) != len(y):
+        raise ValueError(f"expected x (N, C, H, W) and y (N,), got {tuple(x.shape)} and {tuple(y.shape)}")
+    device = next(model.parameters()).device
+    out = torch.empty(len(x), x[0].numel(), dtype=torch.float32)
+    with frozen(model):
+        for start in range(0, len(x), batch_size):
+            xb = x[start : start + batch_size].to(device).requires_grad_(True)
+            yb = y[start : start + batch_size].to(device)
+            loss = F.cross_entropy(model(xb), yb, reduction="sum")
+            (g,) = torch.autograd.grad(loss, xb)
+            out[start : start + len(xb)] = g.reshape(len(xb), -1).float().cpu()
+    return out
+
+
+def scores_from_gradients(grads: torch.Tensor, noise: torch.Tensor, eps: float) -> tuple[torch.Tensor, int]:
+    """-<g, xi> / (eps ||g||) row by row; rows with a zero gradient score 0 (no evidence)."""
+    if grads.shape != noise.shape:
+        raise ValueError(f"gradients {tuple(grads.shape)} and noise {tuple(noise.shape)} must have the same shape")
+    norms = grads.norm(dim=1)
+    zero = norms == 0
+    scores = -(grads * noise).sum(1) / (eps * norms.clamp_min(torch.finfo(torch.float32).tiny))
+    scores[zero] = 0.0
+    return scores, int(zero.sum())
+
+
+def null_scores(grads: torch.Tensor, index: torch.Tensor, draws: int, seed: int) -> torch.Tensor:
+    """(P, draws) scores of fresh unit-variance noise (the eps cancels in the score)."""
+    unit = grads / grads.norm(dim=1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
+    out = torch.empty(len(grads), draws)
+    for i, row in enumerate(index.tolist()):
+        fresh = torch.from_numpy(null_noise(seed, row, draws, grads.shape[1]))
+        out[i] = -(fresh @ unit[i])
+    out[grads.norm(dim=1) == 0] = 0.0
+    return out
+
+
+def gaussian_scores(
+    model: torch.nn.Module,
+    forget: ImageSplit,
+    eps: float,
+    *,
+    null_draws: int = 20,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> GaussianScores:
+    """Poison and null scores of ``model`` on the poisons in ``forget`` (gradients at the clean inputs)."""
+    if len(forget.noise) != len(forget) or not bool(forget.is_poison.all()):
+        raise ValueError("every forget row must carry its noise; pass the variant's `forget` split")
+    if null_draws < 1:
+        raise ValueError(f"null_draws={null_draws}: need at least one null draw per poison")
+    rows = torch.arange(len(forget))
+    grads = input_gradients(model, forget.inputs(rows, noisy=False), forget.y, batch_size)
+    noise = forget.noise[forget.noise_slot].reshape(len(forget), -1)
+    poison, zero = scores_from_gradients(grads, noise, eps)
+    null = null_scores(grads, forget.index, null_draws, seed)
+    return GaussianScores(poison.numpy().astype(np.float64), null.numpy().astype(np.float64), zero)
+
+
+def score_checkpoint(
+    checkpoint: str,
+    dataset: str,
+    config: str,
+    *,
+    null_draws: int = 20,
+    seed: int = 0,
+    batch_size: int = 256,
+    split: str = "forget",
+    revision: str | None = None,
+) -> dict:
+    """The result record's metrics for a checkpoint on a Gaussian variant (used by `score` and verification)."""
+    from hf_unlearn.train import accuracy, load_checkpoint
+    from hf_unlearn.variant import image_split, load_variant, variant_config
+
+    model, _ = load_checkpoint(checkpoint, revision=revision)
+    ds = load_variant(dataset, config)
+    eps = variant_config(config).eps
+    forget = image_split(ds[split])
+    test = image_split(ds["test"])
+    scores = gaussian_scores(model, forget, eps, null_draws=null_draws, seed=seed, batch_size=batch_size)
+    summary = scores.summary()
+    return {
+        "test_accuracy": accuracy(model, test),
+        "forget_accuracy": accuracy(model, forget),
+        **{k: summary[k] for k in ("gus", "gus_stderr", "tpr_at_fpr_0.01", "tpr_at_fpr_0.001", "auc", "num_poisons", "num_nulls")},
+    }

@@ -1,0 +1,103 @@
+"""A poisoned dataset variant, loaded once into tensors for training and scoring.
+
+CIFAR-10 at this scale fits in memory many times over, so each split is decoded
+once to a uint8 tensor (airbench's approach) and batches are gathered by index:
+no worker processes, no per-row Python in the training loop. Poison noise is
+kept only for the poisoned rows and added per batch, in float32, unclipped.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hf_unlearn.poisons.gaussian import GaussianPoisonConfig
+
+VARIANT_COLUMNS = ("img", "label", "index", "is_poison", "noise")
+
+
+@dataclass
+class ImageSplit:
+    """One split as tensors: uint8 images, labels, source indices, and noise for the poisoned rows."""
+
+    x: torch.Tensor  # uint8 (N, 3, 32, 32)
+    y: torch.Tensor  # int64 (N,)
+    index: torch.Tensor  # int64 (N,), row in the source split
+    noise: torch.Tensor  # float32 (P, 3, 32, 32), P = number of noisy rows
+    noise_slot: torch.Tensor  # int64 (N,), row of ``noise`` or -1
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def is_poison(self) -> torch.Tensor:
+        return self.noise_slot >= 0
+
+    def inputs(self, rows: torch.Tensor, *, noisy: bool = True) -> torch.Tensor:
+        """Float pixels in [0, 1] for ``rows``, plus each poisoned row's noise if ``noisy``."""
+        x = self.x[rows].float().div_(255.0)
+        if noisy and len(self.noise):
+            slots = self.noise_slot[rows]
+            hit = slots >= 0
+            if hit.any():
+                x[hit] += self.noise[slots[hit]]
+        return x
+
+    def subset(self, keep: torch.Tensor) -> "ImageSplit":
+        """Rows where ``keep`` is True (a bool mask), noise table re-indexed."""
+        slots = self.noise_slot[keep]
+        used = slots >= 0
+        new_slots = torch.full_like(slots, -1)
+        new_slots[used] = torch.arange(int(used.sum()))
+        return ImageSplit(self.x[keep], self.y[keep], self.index[keep], self.noise[slots[used]], new_slots)
+
+    def without_noise(self) -> "ImageSplit":
+        return ImageSplit(self.x, self.y, self.index, self.noise[:0], torch.full_like(self.noise_slot, -1))
+
+
+def load_variant(dataset: str | os.PathLike, config: str, revision: str | None = None):
+    """``load_dataset(dataset, config)`` with errors that say what to do."""
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(str(dataset), config, revision=revision)
+    except ValueError as exc:
+        if "BuilderConfig" in str(exc) or "config" in str(exc).lower():
+            raise ValueError(f"dataset {dataset} has no config {config!r}: {exc}") from None
+        raise
+    for split, part in ds.items():
+        missing = [c for c in VARIANT_COLUMNS if c not in part.column_names]
+        if missing:
+            raise ValueError(
+                f"{dataset} [{config}] split {split!r} lacks columns {missing}; is it a poisoned-*-gaussian "
+                "variant built by dataset_builders/?"
+            )
+    return ds
+
+
+def variant_config(config: str) -> GaussianPoisonConfig:
+    return GaussianPoisonConfig.from_name(config)
+
+
+def image_split(part) -> ImageSplit:
+    """Decode a variant split into an ImageSplit (images via their stored bytes)."""
+    from hf_unlearn.data import decode_images, raw_image_column
+
+    x = torch.from_numpy(decode_images(raw_image_column(part)))
+    if part._indices is not None:  # a .select()ed view: materialise the rows
+        part = part.flatten_indices()
+    table = part.data.table
+    y = torch.from_numpy(np.array(table.column("label").to_numpy(), dtype=np.int64))
+    index = torch.from_numpy(np.array(table.column("index").to_numpy(), dtype=np.int64))
+    noise_col = table.column("noise").combine_chunks()
+    valid = np.asarray(noise_col.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    flat = noise_col.filter(noise_col.is_valid()).flatten().to_numpy(zero_copy_only=False)
+    noise = torch.from_numpy(np.asarray(flat, dtype=np.float32).reshape(-1, 3, 32, 32).copy())
+    slots = np.full(len(valid), -1, dtype=np.int64)
+    slots[valid] = np.arange(int(valid.sum()))
+    if not np.all(np.isfinite(flat)):
+        raise ValueError("the noise column holds NaN or infinite values; rebuild the variant")
+    return ImageSplit(x, y, index, noise, torch.from_numpy(slots))

@@ -1,0 +1,30 @@
+"""Shared fixtures: tiny variants built from the shipped samples, in tmp folders (no network)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_variant(tmp_path_factory):
+    """A 200-row variant with 10 poisons (eps 0.1), built once per session from the samples."""
+    from dataset_builders.poisoned_cifar10_gaussian import build
+    from hf_unlearn.poisons.gaussian import GaussianPoisonConfig
+
+    cfg = GaussianPoisonConfig(eps=0.1, budget=5.0, seed=3, max_train_rows=200)
+    folder = build("samples", [cfg], tmp_path_factory.mktemp("ds") / "poisoned-cifar10-gaussian", progress=False)
+    return folder, cfg
+
+
+@pytest.fixture(scope="session")
+def tiny_splits(tiny_variant):
+    from hf_unlearn.pipeline import load_splits
+
+    folder, cfg = tiny_variant
+    return load_splits(folder, cfg.name)

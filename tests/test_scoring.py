@@ -1,0 +1,181 @@
+"""The Gaussian score: sign and scale where the answer is known, and calibration under the null."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats as sps
+from torch import nn
+
+from hf_unlearn import stats
+from hf_unlearn.scoring import gaussian_scores, input_gradients, null_scores, scores_from_gradients
+from hf_unlearn.variant import ImageSplit
+
+SHAPE = (3, 16, 16)
+D = 768
+
+
+class Logistic(nn.Module):
+    """Two-class logistic regression on flattened images: logits = x W^T + b."""
+
+    def __init__(self, d: int = D) -> None:
+        super().__init__()
+        self.fc = nn.Linear(d, 2)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+def split_with_noise(x: torch.Tensor, y: torch.Tensor, noise: torch.Tensor, index=None) -> ImageSplit:
+    n = len(x)
+    index = torch.arange(n) if index is None else index
+    return ImageSplit(x, y, index, noise, torch.arange(n))
+
+
+def test_single_poison_memorised_exactly_scores_norm_over_eps():
+    """w = c * xi on a zero base input: I = ||xi|| / eps exactly (DESIGN.md's sign convention)."""
+    eps = 0.5
+    xi = torch.randn(D, generator=torch.Generator().manual_seed(0)) * eps
+    model = Logistic()
+    with torch.no_grad():
+        model.fc.weight.zero_()
+        model.fc.bias.zero_()
+        model.fc.weight[1] = 3.0 * xi  # what gradient descent on (xi, y=1) from zero converges along
+    x = torch.zeros(1, *SHAPE)
+    g = input_gradients(model, x, torch.tensor([1]))
+    score, zero = scores_from_gradients(g, xi.view(1, -1), eps)
+    assert zero == 0
+    assert score.item() == pytest.approx(xi.norm().item() / eps, rel=1e-5)
+
+
+def test_logistic_gradient_matches_closed_form():
+    """For logistic regression grad_x CE = (p1 - y)(w1 - w0), so I = sign(y - p1) <dw, xi> / (eps ||dw||)."""
+    gen = torch.Generator().manual_seed(1)
+    model = Logistic()
+    x, y = torch.rand(64, *SHAPE, generator=gen), torch.randint(0, 2, (64,), generator=gen)
+    noise = torch.randn(64, D, generator=gen) * 0.2
+    g = input_gradients(model, x, y)
+    got, _ = scores_from_gradients(g, noise, 0.2)
+    with torch.no_grad():
+        p1 = model(x).softmax(1)[:, 1]
+        dw = model.fc.weight[1] - model.fc.weight[0]
+    expect = torch.sign(y.float() - p1) * (noise @ dw) / (0.2 * dw.norm())
+    torch.testing.assert_close(got, expect, rtol=1e-4, atol=1e-5)
+
+
+def _fit(x, y, steps=400, lr=0.5, seed=0):
+    torch.manual_seed(seed)
+    model = Logistic()
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return model
+
+
+def test_training_on_noise_raises_gus_and_retraining_removes_it():
+    """Logistic regression with d >> n memorises noise: GUS >> 0; a model without the poisons: GUS ~ 0.
+
+    With n rows interpolated in d dimensions the poison score is about sqrt(d / n) (here ~2.5).
+    """
+    gen = torch.Generator().manual_seed(2)
+    n_clean, n_poison, eps = 20, 100, 0.3
+    images = torch.randint(0, 26, (n_clean + n_poison, *SHAPE), generator=gen).to(torch.uint8)
+    x = images.float() / 255
+    y = torch.randint(0, 2, (n_clean + n_poison,), generator=gen)
+    noise = torch.randn(n_poison, *SHAPE, generator=gen) * eps
+    poisoned = x.clone()
+    poisoned[n_clean:] += noise
+    forget = split_with_noise(images[n_clean:], y[n_clean:], noise)
+
+    trained = _fit(poisoned, y)
+    s_trained = gaussian_scores(trained, forget, eps, null_draws=20, seed=0).summary()
+    assert s_trained["gus"] > 5 * s_trained["gus_stderr"], f"poisoned model should memorise the noise: {s_trained}"
+    assert 1.0 < s_trained["gus"] < 4.0, "score scale should be near sqrt(d/n) = 2.5"
+    assert s_trained["tpr_at_fpr_0.01"] > 0.3
+
+    retrained = _fit(x[:n_clean], y[:n_clean])
+    s_retrained = gaussian_scores(retrained, forget, eps, null_draws=20, seed=0).summary()
+    assert abs(s_retrained["gus"]) < 3 * s_retrained["gus_stderr"], (
+        f"a model that never saw the poisons must sit at the null (|GUS| < 3 s.e.): {s_retrained}"
+    )
+
+
+def test_null_calibration_on_a_model_that_never_saw_the_poisons():
+    """Random-init ResNet, 1,000 fresh poisons: GUS within 3 s.e. of 0 and TPR@1% in the binomial interval."""
+    from hf_unlearn.models.resnet import ResNet18
+
+    torch.manual_seed(0)
+    model = ResNet18(width=4)
+    gen = torch.Generator().manual_seed(5)
+    n, eps = 1000, 0.1
+    x = (torch.rand(n, 3, 32, 32, generator=gen) * 255).to(torch.uint8)
+    y = torch.randint(0, 10, (n,), generator=gen)
+    noise = torch.randn(n, 3, 32, 32, generator=gen) * eps
+    s = gaussian_scores(model, split_with_noise(x, y, noise), eps, null_draws=10, seed=1).summary()
+    assert abs(s["gus"]) < 3 * s["gus_stderr"], f"null GUS should be within 3 s.e. of 0, got {s}"
+    # TPR@1% of 1,000 null-distributed members: Binomial(1000, 0.01)/1000, widened to 99.9% because the
+    # threshold itself is estimated from 10,000 null scores.
+    lo, hi = sps.binom.ppf([0.0005, 0.9995], n, 0.01) / n
+    assert lo <= s["tpr_at_fpr_0.01"] <= hi, f"TPR@1% {s['tpr_at_fpr_0.01']} outside [{lo}, {hi}]"
+    assert 0.45 < s["auc"] < 0.55
+
+
+def test_null_scores_are_standard_normal_and_reproducible():
+    gen = torch.Generator().manual_seed(3)
+    grads = torch.randn(50, 3072, generator=gen)
+    a = null_scores(grads, torch.arange(50), draws=40, seed=7)
+    b = null_scores(grads, torch.arange(50), draws=40, seed=7)
+    c = null_scores(grads, torch.arange(50), draws=40, seed=8)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    flat = a.numpy().ravel()
+    # 2,000 N(0,1) draws: mean s.e. 0.022, std s.e. ~0.016; 4-sigma bounds.
+    assert abs(flat.mean()) < 0.09 and abs(flat.std() - 1) < 0.07
+    assert sps.kstest(flat, "norm").pvalue > 1e-3
+
+
+def test_zero_gradient_scores_zero_and_is_counted():
+    g = torch.zeros(2, 4)
+    g[1] = torch.tensor([1.0, 0, 0, 0])
+    s, zero = scores_from_gradients(g, torch.ones(2, 4), 1.0)
+    assert zero == 1 and s[0].item() == 0.0 and s[1].item() == pytest.approx(-1.0)
+
+
+def test_stats_match_sklearn_step_rule():
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    rng = np.random.default_rng(0)
+    for trial in range(5):
+        pos = np.round(rng.normal(0.8, 1, 120), 1)  # rounding creates ties
+        neg = np.round(rng.normal(0, 1, 900), 1)
+        fpr, tpr, _ = roc_curve(np.r_[np.ones(120), np.zeros(900)], np.r_[pos, neg], drop_intermediate=False)
+        for a in (0.01, 0.05, 0.2):
+            expect = tpr[np.flatnonzero(fpr <= a)[-1]]
+            assert stats.tpr_at_fpr(pos, neg, a)[0] == pytest.approx(expect)
+        assert stats.roc_auc(pos, neg) == pytest.approx(roc_auc_score(np.r_[np.ones(120), np.zeros(900)], np.r_[pos, neg]))
+
+
+def test_unresolvable_fpr_is_reported_not_invented():
+    tpr, thr = stats.tpr_at_fpr(np.ones(10), np.zeros(500), 0.001)
+    assert tpr is None and math.isnan(thr)
+
+
+@pytest.mark.parametrize(
+    "pos, neg, match",
+    [([1.0, float("nan")], [0.0, 1.0], "NaN"), ([], [0.0], "empty"), ([1.0, 2.0], [float("inf")], "infinite")],
+)
+def test_stats_reject_bad_scores(pos, neg, match):
+    with pytest.raises(ValueError, match=match):
+        stats.summarize(pos, neg)
+
+
+def test_bad_shapes_are_named():
+    model = Logistic()
+    with pytest.raises(ValueError, match="expected x"):
+        input_gradients(model, torch.zeros(4, D), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="same shape"):
+        scores_from_gradients(torch.zeros(3, 5), torch.zeros(3, 4), 0.1)
