@@ -61,7 +61,7 @@ def main() -> None:
             F.cross_entropy(model(xi), y[i : i + 1]).backward()
             g = xi.grad.flatten()
             s = -(g @ noise[i].flatten()) / (eps * g.norm())
-            nulls = [-(g @ torch.from_numpy(v)) / g.norm() for v in null_noise(0, i, args.null_draws, g.numel())]
+            nulls = [-(g @ v) / g.norm() for v in null_noise(0, i, args.null_draws, g.numel())]
             out.append((s, nulls))
         return out
 

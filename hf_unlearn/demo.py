@@ -22,6 +22,11 @@ from hf_unlearn.train import RunOptions
 METHOD_LABELS = {"none": "No unlearning", "retrain": "Retrain"}
 
 
+def _rate(value: float | None) -> str:
+    """A TPR, or 'n/a' when its FPR is below 1/num_nulls and cannot be resolved."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def format_table(records: list[dict[str, Any]]) -> str:
     """Markdown table of the headline numbers, one row per record."""
     head = "| method | test acc | GUS ± s.e. | GUS 95% CI | TPR@1% | TPR@0.1% | AUC | compute | nulls |"
@@ -29,10 +34,9 @@ def format_table(records: list[dict[str, Any]]) -> str:
     for r in records:
         m = r["metrics"]
         lo, hi = m["gus"] - 1.96 * m["gus_stderr"], m["gus"] + 1.96 * m["gus_stderr"]
-        t01 = m.get("tpr_at_fpr_0.001")
         lines.append(
             f"| {METHOD_LABELS.get(r['method'], r['method'])} | {m['test_accuracy']:.3f} | {m['gus']:.2f} ± {m['gus_stderr']:.2f} "
-            f"| [{lo:.2f}, {hi:.2f}] | {m['tpr_at_fpr_0.01']:.3f} | {'n/a' if t01 is None else f'{t01:.3f}'} "
+            f"| [{lo:.2f}, {hi:.2f}] | {_rate(m.get('tpr_at_fpr_0.01'))} | {_rate(m.get('tpr_at_fpr_0.001'))} "
             f"| {m['auc']:.3f} | {r['compute_used']:.3g} | {int(m['num_nulls'])} |"
         )
     return "\n".join(lines)

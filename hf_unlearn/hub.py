@@ -27,6 +27,24 @@ def split_revision(repo: str) -> tuple[str, str | None]:
     return repo, None
 
 
+class HubAccessError(RuntimeError):
+    """The Hub (or HF_ENDPOINT) could not serve a repo; the message says what to do."""
+
+
+def check_local_or_repo_id(name: str, what: str) -> bool:
+    """True for an existing local path; False for something shaped like ``org/name[@rev]``; else a clear error.
+
+    Catching a mistyped folder name here avoids a minute of Hub retries ending in a network error.
+    """
+    if Path(name).expanduser().exists():
+        return True
+    repo_id, _ = split_revision(name)
+    parts = repo_id.split("/")
+    if len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~")):
+        return False
+    raise FileNotFoundError(f"{what} {name!r} is neither an existing folder nor a Hub repo id (ORG/NAME)")
+
+
 def _auth_hint(repo_id: str) -> str:
     return (
         f"could not reach {repo_id!r} on {os.environ.get('HF_ENDPOINT', 'https://huggingface.co')}: log in with "
@@ -51,7 +69,7 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "da
             ignore_patterns=[".*", "checkpoints/*"],
         )
     except HfHubHTTPError as exc:
-        raise RuntimeError(f"{_auth_hint(repo_id)} ({exc})") from exc
+        raise HubAccessError(f"{_auth_hint(repo_id)} ({exc})") from exc
     return str(info)
 
 
@@ -67,7 +85,7 @@ def load_model(repo: str, revision: str | None = None):
     try:
         model = ResNet18.from_pretrained(repo_id, revision=revision)
     except HfHubHTTPError as exc:
-        raise RuntimeError(f"{_auth_hint(repo_id)} ({exc})") from exc
+        raise HubAccessError(f"{_auth_hint(repo_id)} ({exc})") from exc
     summary: dict[str, Any] = {}
     try:
         summary = json.loads(Path(hf_hub_download(repo_id, SUMMARY_FILE, revision=revision)).read_text())

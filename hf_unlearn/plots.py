@@ -34,7 +34,7 @@ def roc_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | os
         keep = fpr > 0
         floor = min(floor, 1.0 / len(neg))
         tpr1, _ = stats.tpr_at_fpr(pos, neg, 0.01)
-        ax.step(fpr[keep], np.maximum(tpr[keep], 1e-4), where="post", label=f"{label} (TPR@1% = {tpr1:.2f})")
+        ax.step(fpr[keep], np.maximum(tpr[keep], 1e-4), where="post", label=f"{label} (TPR@1% = {'n/a' if tpr1 is None else f'{tpr1:.2f}'})")
     grid = np.logspace(np.log10(floor), 0, 50)
     ax.plot(grid, grid, "k--", lw=0.8, label="chance (TPR = FPR)")
     ax.axvline(0.01, color="grey", lw=0.6, ls=":")

@@ -84,8 +84,7 @@ def null_scores(grads: torch.Tensor, index: torch.Tensor, draws: int, seed: int)
     unit = grads / grads.norm(dim=1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
     out = torch.empty(len(grads), draws)
     for i, row in enumerate(index.tolist()):
-        fresh = torch.from_numpy(null_noise(seed, row, draws, grads.shape[1]))
-        out[i] = -(fresh @ unit[i])
+        out[i] = -(null_noise(seed, row, draws, grads.shape[1]) @ unit[i])
     out[grads.norm(dim=1) == 0] = 0.0
     return out
 

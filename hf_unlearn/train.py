@@ -12,6 +12,8 @@ exactly. Poison noise is added *before* augmentation, as the attacker's data wou
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -279,13 +281,16 @@ def save_checkpoint(model: torch.nn.Module, folder: str | os.PathLike, summary: 
 
 def load_checkpoint(folder_or_repo: str, revision: str | None = None) -> tuple[ResNet18, dict[str, Any]]:
     """A checkpoint and its training summary (safetensors only; nothing is unpickled)."""
+    from hf_unlearn.hub import check_local_or_repo_id
+
     path = Path(folder_or_repo)
-    if path.exists():
+    if check_local_or_repo_id(str(folder_or_repo), "checkpoint"):
         if not (path / "model.safetensors").exists():
             raise FileNotFoundError(
                 f"{path} has no model.safetensors; point at a folder written by `hf-unlearn train` or a Hub model id"
             )
-        model = ResNet18.from_pretrained(str(path))
+        with contextlib.redirect_stdout(io.StringIO()):  # the mixin prints "Loading weights..." to stdout
+            model = ResNet18.from_pretrained(str(path))
         summary_path = path / "training_summary.json"
         summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     else:

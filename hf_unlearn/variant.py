@@ -62,6 +62,9 @@ def load_variant(dataset: str | os.PathLike, config: str, revision: str | None =
     """``load_dataset(dataset, config)`` with errors that say what to do."""
     import datasets
 
+    from hf_unlearn.hub import check_local_or_repo_id
+
+    check_local_or_repo_id(str(dataset), "dataset")
     try:
         ds = datasets.load_dataset(str(dataset), config, revision=revision)
     except ValueError as exc:

@@ -96,11 +96,15 @@ def poison_noise(seed: int, index: int, dim: int, eps: float) -> np.ndarray:
     return rng.standard_normal(dim, dtype=np.float32) * np.float32(eps)
 
 
-def null_noise(seed: int, index: int, draws: int, dim: int) -> np.ndarray:
-    """Fresh standard-normal directions (draws, dim) for the null scores of row ``index``.
+def null_noise(seed: int, index: int, draws: int, dim: int):
+    """Fresh standard-normal noise (draws, dim), a float32 torch tensor, for the null scores of row ``index``.
 
-    Unit scale: the score divides by eps, so the null score only needs the direction
-    distribution, and a unit draw avoids a needless multiply.
+    Unit scale: the score divides by eps, so a unit draw gives the same null score.
+    Drawn with torch's CPU generator (about 3x numpy's speed here, and scoring draws
+    P x draws x d numbers), seeded from a SeedSequence of (stream, seed, index) so the
+    null streams never overlap the stored poison noise.
     """
-    rng = np.random.default_rng([_NULL_STREAM, seed, int(index)])
-    return rng.standard_normal((draws, dim), dtype=np.float32)
+    import torch
+
+    key = int(np.random.SeedSequence([_NULL_STREAM, seed, int(index)]).generate_state(1, np.uint64)[0] >> 1)
+    return torch.randn((draws, dim), generator=torch.Generator().manual_seed(key))

@@ -1,0 +1,398 @@
+"""What every unlearning method shares: the interface, the registry, configs, metered steps.
+
+A method is one function in its own file, registered by name::
+
+    @register_method("gd")
+    def gd(ctx: UnlearnContext, cfg: GDConfig) -> nn.Module: ...
+
+``cfg`` is a typed dataclass holding the method's only defaults (the registry
+reads it from the annotation); ``ctx`` carries the model's data (retain and
+forget splits), the compute meter, the seed and the device, plus the shared
+loop pieces below: deterministic batches, a budget-metered optimisation loop
+and evaluation helpers. A method contains only its update rule.
+
+Budget (DESIGN.md, "Compute budget"): every forward pass a method makes costs 1
+per example and every forward+backward pass 3, frozen layers or not. Each step is
+charged *before* it runs; the first step the meter cannot afford ends the method.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import time
+import types
+import typing
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hf_unlearn.budget import ComputeMeter
+from hf_unlearn.variant import ImageSplit
+
+METHOD_MODULES = ("none", "retrain", "gd", "ngd", "ga", "euk", "cfk", "scrub", "neggrad_plus", "ssd")
+
+
+# ----------------------------------------------------------------------------- registry
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    fn: Callable[..., nn.Module]
+    config_cls: type
+    budgeted: bool  # False only for retrain: its cost is recorded, not limited
+    summary: str  # first line of the method module's docstring
+
+
+_REGISTRY: dict[str, MethodSpec] = {}
+
+
+def register_method(name: str, *, budgeted: bool = True):
+    """Register ``fn(ctx, cfg: SomeConfig) -> model`` under ``name``; the config class comes from ``cfg``'s annotation."""
+
+    def deco(fn):
+        hints = typing.get_type_hints(fn)
+        params = list(inspect.signature(fn).parameters)
+        if len(params) != 2 or params[1] not in hints or not dataclasses.is_dataclass(hints[params[1]]):
+            raise TypeError(f"method {name!r}: expected fn(ctx, cfg: SomeConfigDataclass), got {fn.__qualname__}{inspect.signature(fn)}")
+        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
+            raise ValueError(f"method {name!r} is already registered by {_REGISTRY[name].fn.__module__}")
+        doc = (inspect.getmodule(fn).__doc__ or fn.__doc__ or "").strip().splitlines()
+        _REGISTRY[name] = MethodSpec(name, fn, hints[params[1]], budgeted, doc[0] if doc else "")
+        return fn
+
+    return deco
+
+
+def _load_all() -> None:
+    for module in METHOD_MODULES:
+        importlib.import_module(f"hf_unlearn.unlearn.{module}")
+
+
+def list_methods() -> list[str]:
+    """Registered method names, in the paper's order (references first)."""
+    _load_all()
+    order = {m: i for i, m in enumerate(METHOD_MODULES)}
+    return sorted(_REGISTRY, key=lambda n: (order.get(n, len(order)), n))
+
+
+def get_method(name: str) -> MethodSpec:
+    _load_all()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown unlearning method {name!r}; known methods: {list_methods()}")
+    return _REGISTRY[name]
+
+
+# ----------------------------------------------------------------------------- configs
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``["lr=0.01", "k=2"]`` -> ``{"lr": 0.01, "k": 2}`` (values parsed as YAML)."""
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"override {item!r} must look like key=value, e.g. lr=0.01")
+        out[key.strip()] = yaml.safe_load(raw)
+    return out
+
+
+def _coerce(cls: type, name: str, kind: Any, value: Any) -> Any:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        kind = next(a for a in args if a is not type(None))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is float and isinstance(value, str):  # YAML reads "1e-3" (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if kind in (int, float, str, bool) and not (isinstance(value, kind) and not (kind is int and isinstance(value, bool))):
+        raise ValueError(f"{cls.__name__}.{name} = {value!r}: expected {kind.__name__}")
+    return value
+
+
+def build_config(method: str, overrides: Mapping[str, Any] | Iterable[str] | None = None, *, yaml_path: str | None = None):
+    """The method's config dataclass: defaults, then a YAML preset's ``config:``, then ``overrides``.
+
+    ``yaml_path`` may be a path or ``"preset"`` for ``hf_unlearn/configs/methods/<method>.yaml``.
+    Unknown keys and wrongly typed values raise ValueError naming the valid keys.
+    """
+    spec = get_method(method)
+    values: dict[str, Any] = {}
+    if yaml_path is not None:
+        values.update(load_method_preset(method, None if yaml_path == "preset" else yaml_path))
+    if overrides is not None:
+        values.update(overrides if isinstance(overrides, Mapping) else parse_overrides(overrides))
+    hints = typing.get_type_hints(spec.config_cls)
+    valid = [f.name for f in dataclasses.fields(spec.config_cls)]
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} for method {method!r}; valid keys: {valid}")
+    kwargs = {k: _coerce(spec.config_cls, k, hints[k], v) for k, v in values.items()}
+    return spec.config_cls(**kwargs)
+
+
+METHOD_PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs" / "methods"
+
+
+def load_method_preset(method: str, path: str | None = None) -> dict[str, Any]:
+    """The ``config:`` mapping of a method YAML (``method:`` must name ``method``)."""
+    import yaml
+
+    file = Path(path) if path else METHOD_PRESETS_DIR / f"{method}.yaml"
+    if not file.exists():
+        raise FileNotFoundError(f"no method preset {str(file)!r}; presets live in {METHOD_PRESETS_DIR}")
+    data = yaml.safe_load(file.read_text()) or {}
+    if not isinstance(data, dict) or set(data) - {"method", "config"}:
+        raise ValueError(f"{file}: expected the keys 'method' and 'config', got {sorted(data) if isinstance(data, dict) else data!r}")
+    if data.get("method", method) != method:
+        raise ValueError(f"{file} is a preset for method {data['method']!r}, not {method!r}")
+    return dict(data.get("config") or {})
+
+
+# ----------------------------------------------------------------------------- data helpers
+def concat_splits(a: ImageSplit, b: ImageSplit) -> ImageSplit:
+    """Rows of ``a`` then ``b`` (noise tables merged), e.g. retain + forget = the training set."""
+    slots_b = torch.where(b.noise_slot >= 0, b.noise_slot + len(a.noise), b.noise_slot)
+    return ImageSplit(
+        torch.cat([a.x, b.x]), torch.cat([a.y, b.y]), torch.cat([a.index, b.index]),
+        torch.cat([a.noise, b.noise]), torch.cat([a.noise_slot, slots_b]),
+    )
+
+
+@dataclass
+class Batch:
+    x: torch.Tensor  # float pixels on the device, poison noise included (what was trained on)
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class Step:
+    """One optimiser step: its kind (for the trace), its batches and any extra forward-only examples."""
+
+    kind: str
+    batches: dict[str, Batch]
+    extra_forward: int = 0  # e.g. SCRUB's teacher forward, 1 per example
+
+    @property
+    def examples(self) -> int:
+        return sum(len(b) for b in self.batches.values())
+
+
+# ----------------------------------------------------------------------------- the context
+@dataclass
+class UnlearnContext:
+    """Everything a method may use. ``model`` is the method's own copy and may be changed in place."""
+
+    model: nn.Module
+    retain: ImageSplit
+    forget: ImageSplit
+    meter: ComputeMeter = field(default_factory=ComputeMeter)
+    seed: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    train_config: Any = None  # hf_unlearn.train.TrainConfig of the poisoned model (retrain's recipe)
+    num_classes: int = 10
+    work_dir: Path | None = None  # where retrain may keep (and reuse) its checkpoint
+    channels_last: bool = True
+    progress: bool = False
+    trace: list[str] = field(default_factory=list)  # the kind of every step taken, in order
+    losses: list[float] = field(default_factory=list)
+    stopped_by_budget: bool = False
+
+    # --- randomness: every stream derives from (seed, name), so runs repeat exactly
+    def generator(self, stream: str, *extra: int, device: torch.device | str = "cpu") -> torch.Generator:
+        key = zlib.crc32(f"{stream}:{':'.join(map(str, extra))}".encode())
+        return torch.Generator(device=device).manual_seed((self.seed * 1_000_003 + key) % (2**63 - 1))
+
+    # --- data
+    def to_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def batch(self, split: ImageSplit, rows: torch.Tensor) -> Batch:
+        return Batch(self.to_device(split.inputs(rows, noisy=True)), split.y[rows].to(self.device, non_blocking=True))
+
+    def epoch_batches(self, split: ImageSplit, batch_size: int, epoch: int, stream: str) -> Iterator[Batch]:
+        """One pass over ``split`` in a seeded order (last batch may be smaller)."""
+        if len(split) == 0:
+            return
+        perm = torch.randperm(len(split), generator=self.generator(stream, epoch))
+        for start in range(0, len(split), batch_size):
+            yield self.batch(split, perm[start : start + batch_size])
+
+    def batches(self, split: ImageSplit, batch_size: int, epochs: int, stream: str) -> Iterator[Batch]:
+        for epoch in range(epochs):
+            yield from self.epoch_batches(split, batch_size, epoch, stream)
+
+    def cycled(self, split: ImageSplit, batch_size: int, stream: str) -> Iterator[Batch]:
+        """Endless passes over ``split`` (a fresh order each pass)."""
+        epoch = 0
+        while len(split):
+            yield from self.epoch_batches(split, batch_size, epoch, stream)
+            epoch += 1
+
+    # --- the budget
+    def charge(self, forward_backward: int = 0, forward: int = 0) -> bool:
+        """Charge one step, or return False (charging nothing) if it would exceed the budget."""
+        cost = self.meter.cost(forward_backward, backward=True) + self.meter.cost(forward, backward=False)
+        if self.meter.limit is not None and self.meter.used + cost > self.meter.limit + 1e-9:
+            self.stopped_by_budget = True
+            return False
+        self.meter.used += cost
+        return True
+
+    def run_steps(
+        self,
+        steps: Iterable[Step],
+        loss_fn: Callable[[Step], torch.Tensor],
+        optimizer: torch.optim.Optimizer,
+        *,
+        after_step: Callable[[], None] | None = None,
+    ) -> int:
+        """The shared loop: charge, forward, backward, step; stops at the first unaffordable step."""
+        done = 0
+        for step in steps:
+            if not self.charge(forward_backward=step.examples, forward=step.extra_forward):
+                break
+            loss = loss_fn(step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if after_step is not None:
+                after_step()
+            self.trace.append(step.kind)
+            self.losses.append(float(loss.detach()))
+            done += 1
+        return done
+
+
+# ----------------------------------------------------------------------------- shared pieces
+def sgd(params: Iterable[torch.nn.Parameter], lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
+    return torch.optim.SGD([p for p in params if p.requires_grad], lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def ce(model: nn.Module, batch: Batch) -> torch.Tensor:
+    return F.cross_entropy(model(batch.x), batch.y)
+
+
+def blocks_of(model: nn.Module) -> list[nn.Module]:
+    if not hasattr(model, "blocks"):
+        raise TypeError(f"{type(model).__name__} has no blocks(); EU-k/CF-k need a model that lists its blocks input to output")
+    return list(model.blocks())
+
+
+def freeze_all_but_last(model: nn.Module, k: int) -> list[nn.Module]:
+    """Freeze every parameter outside the last ``k`` blocks and put frozen blocks in eval mode
+    (so their BatchNorm statistics stay untouched too); returns the trainable blocks."""
+    blocks = blocks_of(model)
+    if not 1 <= k <= len(blocks):
+        raise ValueError(f"k={k}: the model has {len(blocks)} blocks; choose 1 <= k <= {len(blocks)}")
+    model.train()
+    model.requires_grad_(False)
+    for block in blocks[:-k]:
+        block.eval()
+    for block in blocks[-k:]:
+        block.requires_grad_(True)
+    return blocks[-k:]
+
+
+@torch.no_grad()
+def mean_loss(model: nn.Module, split: ImageSplit, *, batch_size: int = 256, noisy: bool = True) -> float:
+    """Mean cross-entropy in eval mode (not metered: for reports and tests, never inside a method)."""
+    was = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total = 0.0
+    for start in range(0, len(split), batch_size):
+        rows = torch.arange(start, min(start + batch_size, len(split)))
+        logits = model(split.inputs(rows, noisy=noisy).to(device))
+        total += F.cross_entropy(logits, split.y[rows].to(device), reduction="sum").item()
+    model.train(was)
+    return total / max(1, len(split))
+
+
+# ----------------------------------------------------------------------------- running a method
+@dataclass
+class UnlearnResult:
+    model: nn.Module
+    method: str
+    config: Any  # the method's config dataclass
+    compute_used: float  # forward-equivalents
+    limit: float | None
+    steps: list[str]
+    losses: list[float]
+    stopped_by_budget: bool
+    wall_seconds: float
+
+    @property
+    def method_config(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
+
+
+def run_method(
+    model: nn.Module,
+    retain: ImageSplit,
+    forget: ImageSplit,
+    method: str,
+    *,
+    config: Any = None,
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    limit: float | None = None,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    accelerator: Any = None,
+    train_config: Any = None,
+    num_classes: int = 10,
+    work_dir: str | Path | None = None,
+    channels_last: bool = True,
+    progress: bool = False,
+) -> UnlearnResult:
+    """Unlearn ``forget`` from a copy of ``model`` with ``method`` under ``limit`` forward-equivalents.
+
+    ``config`` (the method's dataclass) wins over ``overrides``; ``limit`` is ignored for
+    methods that are not budgeted (retrain), whose cost is still recorded. The caller's
+    model is never modified. With an ``accelerator``, its device is used.
+    """
+    import copy
+
+    spec = get_method(method)
+    if config is None:
+        config = build_config(method, overrides)
+    elif not isinstance(config, spec.config_cls):
+        raise TypeError(f"config for {method!r} must be a {spec.config_cls.__name__}, got {type(config).__name__}")
+    if device is None:
+        device = accelerator.device if accelerator is not None else next(model.parameters()).device
+    device = torch.device(device)
+    work = copy.deepcopy(model).to(device)
+    if channels_last:
+        work = work.to(memory_format=torch.channels_last)
+    meter = ComputeMeter(limit=limit if spec.budgeted else None)
+    ctx = UnlearnContext(
+        work, retain, forget, meter, seed=seed, device=device, train_config=train_config, num_classes=num_classes,
+        work_dir=Path(work_dir) if work_dir else None, channels_last=channels_last, progress=progress,
+    )
+    # Seed the global RNG too, so any initialisation a method does (EU-k) repeats exactly.
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    out = spec.fn(ctx, config)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    wall = time.perf_counter() - t0
+    out = out.to(memory_format=torch.contiguous_format)
+    out.requires_grad_(True)
+    out.eval()
+    return UnlearnResult(out, method, config, meter.used, meter.limit, ctx.trace, ctx.losses, ctx.stopped_by_budget, wall)

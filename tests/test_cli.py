@@ -1,0 +1,84 @@
+"""The `hf-unlearn` verbs as a user runs them: subprocesses, return codes, files written."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hf_unlearn.results import read_records
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--set", "train.epochs=1", "--set", "train.width=4", "--set", "poison.max_train_rows=120",
+        "--set", "scoring.null_draws=10", "--no-progress", "--cpu"]
+
+
+def hf_unlearn(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "hf_unlearn.cli", *args], cwd=cwd or ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"hf-unlearn {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_help_is_fast_and_lists_every_verb():
+    t0 = time.perf_counter()
+    out = hf_unlearn("--help").stdout
+    for verb in ("build", "train", "score", "demo"):
+        assert verb in out
+    assert time.perf_counter() - t0 < 20, "start-up must not import torch/evaluate/gradio"
+    code = "import sys, hf_unlearn.cli; print(any(m in sys.modules for m in ('torch', 'evaluate', 'gradio')))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_build_train_score_chain(tmp_path):
+    """Each verb reads the previous verb's folder: build -> train -> score -> JSONL record."""
+    hf_unlearn("build", "--source", "samples", "--eps", "0.1", "--budget", "5", "--max-train-rows", "120", cwd=tmp_path)
+    assert (tmp_path / "poisoned-cifar10-gaussian" / "README.md").exists()
+    cfg = "eps0.1-b5-s0-n120"
+    hf_unlearn("train", "--dataset", "poisoned-cifar10-gaussian", "--config", cfg, "--output-dir", "m",
+               "--set", "train.epochs=1", "--set", "train.width=4", "--no-progress", "--cpu", cwd=tmp_path)
+    assert (tmp_path / "m" / "model.safetensors").exists()
+    out = hf_unlearn("score", "--checkpoint", "m", "--dataset", "poisoned-cifar10-gaussian", "--config", cfg,
+                     "--null-draws", "10", "--output", "results.jsonl", cwd=tmp_path)
+    metrics = json.loads(out.stdout)
+    assert metrics["num_poisons"] == 6 and metrics["num_nulls"] == 60
+    (record,) = read_records(tmp_path / "results.jsonl")
+    assert record.dataset["config"] == cfg and record.method == "none"
+
+
+def test_demo_writes_records_table_and_plots(tmp_path):
+    out = hf_unlearn("demo", "--output-dir", str(tmp_path / "d"), *TINY).stdout
+    assert "| No unlearning |" in out and "| Retrain |" in out
+    records = read_records(tmp_path / "d" / "results.jsonl")
+    assert [r.method for r in records] == ["none", "retrain"]
+    assert records[1].compute_used < records[0].compute_used, "retrain trains on fewer rows"
+    for name in ("roc.png", "scores_hist.png", "summary.md"):
+        assert (tmp_path / "d" / name).stat().st_size > 0
+    # a second run reuses the finished models
+    again = hf_unlearn("demo", "--output-dir", str(tmp_path / "d"), *TINY)
+    assert "train poisoned" not in again.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["demo", "--preset", "nope"], "no preset 'nope'"),
+        (["demo", "--set", "train.epoch=3"], "unknown key 'epoch'"),
+        (["demo", "--set", "train.epochs=0"], "epochs=0"),
+        (["demo", "--set", "poison.eps=-1"], "eps=-1"),
+        (["score", "--checkpoint", "missing", "--dataset", "x", "--config", "eps0.1-b1-s0"], "missing"),
+        (["train", "--dataset", "nowhere", "--config", "eps0.1-b1.5-s0"], "nowhere"),
+    ],
+)
+def test_user_errors_exit_2_with_one_clear_line(args, message, tmp_path):
+    proc = hf_unlearn(*args, cwd=tmp_path, check=False)
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "error:" in last and message in last, last
