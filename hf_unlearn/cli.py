@@ -21,6 +21,7 @@ EPILOG = """examples:
   hf-unlearn train --dataset poisoned-cifar10-gaussian --config eps0.1-b1.5-s0 --output-dir runs/poisoned
   hf-unlearn train --dataset poisoned-cifar10-gaussian --config eps0.1-b1.5-s0 --retrain --output-dir runs/retrain
   hf-unlearn score --checkpoint runs/poisoned --dataset poisoned-cifar10-gaussian --config eps0.1-b1.5-s0
+  hf-unlearn submit demo_output/results.jsonl --leaderboard ./leaderboard-store --submitter "My Lab"
 """
 
 
@@ -84,7 +85,27 @@ def cmd_score(args) -> None:
 def cmd_demo(args) -> None:
     from hf_unlearn.demo import run_demo
 
-    run_demo(_preset(args), args.output_dir, progress=not args.no_progress, cpu=args.cpu)
+    methods = tuple(args.methods) if args.methods else None
+    run_demo(_preset(args), args.output_dir, progress=not args.no_progress, cpu=args.cpu, methods=methods,
+             budget=args.budget)
+
+
+def cmd_submit(args) -> None:
+    from leaderboard.submission import SubmissionError
+    from leaderboard.submit import submit_file
+
+    new_methods = {}
+    for item in args.new_method or []:
+        if "=" not in item:
+            raise ValueError(f"--new-method {item!r}: expected NAME=DESCRIPTION")
+        name, text = item.split("=", 1)
+        new_methods[name] = text
+    try:
+        result = submit_file(args.file, args.leaderboard, submitter=args.submitter, link=args.link,
+                             new_methods=new_methods, checkpoints=args.checkpoint or [], verify=not args.no_verify)
+    except SubmissionError as exc:
+        raise ValueError(str(exc)) from None
+    print(result.summary())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,8 +157,27 @@ def build_parser() -> argparse.ArgumentParser:
                        "retrained model, scores both and writes results.jsonl, summary.md, roc.png and "
                        "scores_hist.png. Finished steps are reused on a second run.")
     p.add_argument("--output-dir", default="demo_output", help="where everything goes (default demo_output/)")
+    p.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
+                   help="methods to run (default: none, retrain and every unlearning method)")
+    p.add_argument("--budget", type=float, default=0.1,
+                   help="unlearning budget as a fraction of the poisoned model's training cost (default 0.1)")
     _add_preset(p)
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("submit", help="submit result records (JSONL) to a leaderboard folder, Hub store or Space",
+                       description="Validate and submit a JSONL file of result records. --leaderboard is a local "
+                       "store folder, hf://datasets/ORG/NAME (a Hub store; needs HF_TOKEN) or a Space id ORG/NAME. "
+                       "Name unlearned checkpoints with --checkpoint INDEX=ID[@REV] to have the scores re-computed "
+                       "and the entry marked verified.")
+    p.add_argument("file", help="JSONL file of result records (e.g. demo_output/results.jsonl)")
+    p.add_argument("--leaderboard", required=True, help="store folder, hf://datasets/ORG/NAME, or Space ORG/NAME")
+    p.add_argument("--submitter", default=None, help="name shown on the leaderboard (default: your Hub login)")
+    p.add_argument("--link", default=None, help="paper or code URL shown (as text) with the entry")
+    p.add_argument("--checkpoint", action="append", metavar="[INDEX=]ID[@REV]",
+                   help="unlearned checkpoint of record INDEX (0-based), to verify (repeatable)")
+    p.add_argument("--new-method", action="append", metavar="NAME=DESCRIPTION",
+                   help="declare a method that is not built in (repeatable)")
+    p.add_argument("--no-verify", action="store_true", help="store without re-computing scores")
+    p.set_defaults(func=cmd_submit)
     return parser
 
 

@@ -111,5 +111,6 @@ def score_to_record(
         seed=seed,
         metrics=metrics,
         versions=collect_versions(),
+        scoring={"seed": score_seed, "null_draws": null_draws},
     )
     return record, scores

@@ -74,6 +74,7 @@ class ResultRecord:
     budget_fraction: float | None = None  # None for the references (none, retrain)
     compute_used: float = 0.0  # forward-equivalents per DESIGN.md's compute budget
     versions: dict[str, str] = field(default_factory=dict)
+    scoring: dict[str, int] = field(default_factory=dict)  # {"seed": null-noise seed, "null_draws": per poison}
     created_at: str = ""
     schema_version: int = SCHEMA_VERSION
 
@@ -195,6 +196,12 @@ def validate_record(data: Any, *, allow_new_method: bool = False) -> None:
         isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 64 for k, v in versions.items()
     ) or len(versions) > _MAX_CONFIG_KEYS:
         raise _fail("versions", versions, "an object of short strings, e.g. {'torch': '2.14.1'}")
+    scoring = data.get("scoring", {})
+    if not isinstance(scoring, dict) or set(scoring) - {"seed", "null_draws"}:
+        raise _fail("scoring", scoring, 'an object with optional integer "seed" and "null_draws"')
+    for key, value in scoring.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
+            raise _fail(f"scoring.{key}", value, "an integer in [0, 2**32)")
     created = data.get("created_at", "")
     if created:
         try:

@@ -54,7 +54,7 @@ def test_build_train_score_chain(tmp_path):
 
 
 def test_demo_writes_records_table_and_plots(tmp_path):
-    out = hf_unlearn("demo", "--output-dir", str(tmp_path / "d"), *TINY).stdout
+    out = hf_unlearn("demo", "--output-dir", str(tmp_path / "d"), "--methods", "none", "retrain", *TINY).stdout
     assert "| No unlearning |" in out and "| Retrain |" in out
     records = read_records(tmp_path / "d" / "results.jsonl")
     assert [r.method for r in records] == ["none", "retrain"]
@@ -62,8 +62,16 @@ def test_demo_writes_records_table_and_plots(tmp_path):
     for name in ("roc.png", "scores_hist.png", "summary.md"):
         assert (tmp_path / "d" / name).stat().st_size > 0
     # a second run reuses the finished models
-    again = hf_unlearn("demo", "--output-dir", str(tmp_path / "d"), *TINY)
+    again = hf_unlearn("demo", "--output-dir", str(tmp_path / "d"), "--methods", "none", "retrain", *TINY)
     assert "train poisoned" not in again.stderr
+    # the records are a valid leaderboard submission; a resend is rejected as a duplicate
+    store = tmp_path / "store"
+    hf_unlearn("submit", str(tmp_path / "d" / "results.jsonl"), "--leaderboard", str(store), "--submitter", "ci",
+               "--no-verify")
+    assert len(list(store.rglob("*.json"))) >= 1
+    dup = hf_unlearn("submit", str(tmp_path / "d" / "results.jsonl"), "--leaderboard", str(store),
+                     "--submitter", "ci", "--no-verify", check=False)
+    assert dup.returncode == 2 and "error:" in dup.stderr
 
 
 @pytest.mark.parametrize(

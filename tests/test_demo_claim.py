@@ -1,0 +1,25 @@
+"""The demo's claim, measured: the poisoned model is far above the null and Retrain sits at it.
+
+Runs the demo preset itself (two 40-epoch trainings of a width-16 ResNet-18 on 1,000
+images; about 6 minutes on 2 cores). Thresholds come from the issue that defines the
+demo; the run is seeded, so the numbers are reproducible on the same software stack.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hf_unlearn.config import load_preset
+from hf_unlearn.demo import run_demo
+
+
+@pytest.mark.slow
+def test_demo_default_shows_the_effect(tmp_path):
+    out = run_demo(load_preset("demo"), str(tmp_path / "demo"), progress=False, cpu=True, methods=("none", "retrain"))
+    by_method = {r["method"]: r["metrics"] for r in out["records"]}
+    poisoned, retrained = by_method["none"], by_method["retrain"]
+    assert poisoned["gus"] >= 5 * poisoned["gus_stderr"], f"poisoned GUS not 5 s.e. above 0: {poisoned}"
+    assert poisoned["tpr_at_fpr_0.01"] >= 0.08, f"poisoned TPR@1% below 0.08: {poisoned}"
+    assert abs(retrained["gus"]) <= 3 * retrained["gus_stderr"], f"retrained GUS not within 3 s.e. of 0: {retrained}"
+    assert 0.0 <= retrained["tpr_at_fpr_0.01"] <= 0.03, f"retrained TPR@1% outside [0, 0.03]: {retrained}"
+    assert poisoned["num_nulls"] == 2000

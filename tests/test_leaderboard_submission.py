@@ -1,0 +1,350 @@
+"""Submission validation: what is accepted, and a seeded fuzz of hostile uploads that must all be rejected."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from leaderboard.demo import synthetic_record
+from leaderboard.store import LocalStore, RateLimit
+from leaderboard.submission import (
+    DEFAULT_LIMITS,
+    DuplicateSubmissionError,
+    RateLimitError,
+    SubmissionError,
+    build_submission,
+    parse_jsonl,
+    submission_from_dict,
+)
+from leaderboard.submit import submit_records
+
+
+def good_record(seed: int = 0, method: str = "ngd", **changes) -> dict:
+    rec = synthetic_record(random.Random(seed), "cifar10", "gaussian", "eps0.1-b1.5-s0", method, seed, 0.05)
+    rec.update(changes)
+    return rec
+
+
+def jsonl(*records) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in records).encode()
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+# --- accepted input ---------------------------------------------------------------------------
+
+
+def test_valid_submission_round_trips_and_is_content_addressed():
+    records = [good_record(1), good_record(2, method="scrub")]
+    sub = build_submission(parse_jsonl(jsonl(*records)), submitter="Ada", link="https://example.org/paper")
+    again = build_submission(parse_jsonl(jsonl(*records)), submitter="Ada", link="https://example.org/paper")
+    assert sub.id == again.id and re.fullmatch(r"[0-9a-f]{64}", sub.id)
+    assert submission_from_dict(sub.to_dict()).id == sub.id
+    other = build_submission(parse_jsonl(jsonl(*records)), submitter="Grace")
+    assert other.id != sub.id
+
+
+def test_markup_in_names_is_accepted_as_text():
+    name = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+    sub = build_submission([good_record()], submitter=name)
+    assert sub.submitter["name"] == name  # stored verbatim; the UI shows it as text
+
+
+def test_new_method_must_be_declared_and_described():
+    rec = good_record(method="my_method")
+    with pytest.raises(SubmissionError, match="my_method.*declare it as a new method"):
+        build_submission([rec], submitter="Ada")
+    sub = build_submission([rec], submitter="Ada", new_methods={"my_method": "gradient ascent with a twist"})
+    assert sub.new_methods["my_method"]["description"] == "gradient ascent with a twist"
+
+
+def test_checkpoint_specs():
+    recs = [good_record(1), good_record(2)]
+    sub = build_submission(recs, submitter="Ada", checkpoints=["1=org/model@main", "0=org/other"])
+    assert sub.checkpoints == [
+        {"record": 0, "id": "org/other", "revision": None},
+        {"record": 1, "id": "org/model", "revision": "main"},
+    ]
+    one = build_submission([recs[0]], submitter="Ada", checkpoints=["org/model"])
+    assert one.checkpoints == [{"record": 0, "id": "org/model", "revision": None}]
+    with pytest.raises(SubmissionError, match="local folder|Hub model id"):
+        build_submission([recs[0]], submitter="Ada", checkpoints=["./ckpt"], allow_local_checkpoints=False)
+    local = build_submission([recs[0]], submitter="Ada", checkpoints=["./ckpt"], allow_local_checkpoints=True)
+    assert local.checkpoints[0]["id"] == "./ckpt"
+
+
+def test_unresolvable_fpr_must_be_null():
+    rec = good_record()
+    rec["metrics"]["num_nulls"] = 500  # 1/500 > 0.001: TPR@0.1% cannot be resolved
+    with pytest.raises(SubmissionError, match=r"tpr_at_fpr_0\.001.*cannot be resolved.*send null"):
+        build_submission([rec], submitter="Ada")
+    rec["metrics"]["tpr_at_fpr_0.001"] = None
+    build_submission([rec], submitter="Ada")
+
+
+# --- the fuzz --------------------------------------------------------------------------------
+
+# Each mutation returns (bytes of the upload, submit kwargs, regex the error message must match).
+# The regexes are what a submitter needs to fix the file: the line/record and the field or limit.
+
+
+def _record_mutation(rng: random.Random):
+    rec = good_record(rng.randrange(10_000))
+    m = rec["metrics"]
+    choice = rng.randrange(26)
+    if choice == 0:
+        key = rng.choice(["task", "attack", "method", "dataset", "model", "metrics", "seed", "schema_version"])
+        del rec[key]
+        return rec, rf"missing field.*{key}"
+    if choice == 1:
+        rec[rng.choice(["evil", "__proto__", "pickle", "exec"])] = 1
+        return rec, "unknown field"
+    if choice == 2:
+        rec["task"] = rng.choice(["CIFAR10", "mnist", "", "<b>cifar10</b>", 3, None])
+        return rec, "'task'"
+    if choice == 3:
+        rec["attack"] = rng.choice(["Gaussian", "backdoor", "", 1.5, []])
+        return rec, "'attack'"
+    if choice == 4:
+        rec["method"] = rng.choice(["NGD", "rm -rf", "<script>", "x" * 50, 7, None])
+        return rec, "method"
+    if choice == 5:
+        rec["method"] = rng.choice(["secret_sauce", "ngd2", "my_method"])
+        return rec, "declare it as a new method"
+    if choice == 6:
+        key = rng.choice(["test_accuracy", "forget_accuracy", "tpr_at_fpr_0.01", "auc"])
+        m[key] = rng.choice([1.5, -0.01, 2, 1e9, -1e-300 - 1])
+        return rec, rf"metrics\.{re.escape(key)}.*\[0\.0, 1\.0\]"
+    if choice == 7:
+        key = rng.choice(["test_accuracy", "gus", "auc", "gus_stderr"])
+        m[key] = rng.choice(["0.9", [0.9], {"v": 1}, True, None])
+        return rec, rf"metrics\.{re.escape(key)}.*finite number"
+    if choice == 8:
+        m[rng.choice(["gus", "test_accuracy"])] = rng.choice([1e308 * 10, -1e308 * 10])  # inf in the dump
+        return rec, "Infinity is not allowed"
+    if choice == 9:
+        m["gus"] = rng.choice([1e4, -1e6, 1e300])
+        return rec, r"metrics\.gus"
+    if choice == 10:
+        m["num_poisons"] = rng.choice([-1, -750])
+        return rec, r"metrics\.num_poisons"
+    if choice == 11:
+        m["num_poisons"] = rng.choice([7.5, 0.1, 749.9])
+        return rec, "num_poisons.*whole number"
+    if choice == 12:
+        m[rng.choice(["loss", "accuracy", "TPR", "gus "])] = 0.5
+        return rec, "a known metric"
+    if choice == 13:
+        del m[rng.choice(["test_accuracy", "gus", "tpr_at_fpr_0.01", "auc", "gus_stderr"])]
+        return rec, "metrics are missing"
+    if choice == 14:
+        rec["seed"] = rng.choice([-1, 2**40, 1.5, True, "0"])
+        return rec, "'seed'"
+    if choice == 15:
+        rec["schema_version"] = rng.choice([0, 2, "1", None])
+        return rec, "schema_version"
+    if choice == 16:
+        rec["dataset"] = rng.choice(["poisoned-cifar10-gaussian", None, {"config": "x"}, {"id": "a", "evil": 1}])
+        return rec, "'dataset"
+    if choice == 17:
+        rec["model"]["id"] = "m" * rng.choice([513, 2000])
+        return rec, r"model\.id.*512"
+    if choice == 18:
+        rec["dataset"]["config"] = None
+        return rec, r"dataset\.config"
+    if choice == 19:
+        nested: dict = {}
+        cur = nested
+        for _ in range(rng.randrange(6, 30)):
+            cur["k"] = {}
+            cur = cur["k"]
+        rec["method_config"] = nested
+        return rec, "nesting"
+    if choice == 20:
+        rec["method_config"] = {"lrs": list(range(rng.randrange(65, 300)))}
+        return rec, "at most 64 items"
+    if choice == 21:
+        rec["versions"] = rng.choice([{"torch": 2}, ["torch"], {"x" * 100: "1"}])
+        return rec, "'versions'"
+    if choice == 22:
+        rec["created_at"] = rng.choice(["yesterday", "2025-13-45", "0"])
+        return rec, "created_at"
+    if choice == 23:
+        rec["budget_fraction"] = rng.choice([-0.1, 11.0, "0.1"])
+        return rec, "budget_fraction"
+    if choice == 24:
+        rec["compute_used"] = rng.choice([-5.0, "lots", None])
+        return rec, "compute_used"
+    m["num_nulls"] = rng.choice([10, 99, 500])
+    m["tpr_at_fpr_0.001"] = 0.2
+    return rec, "cannot be resolved"
+
+
+def _bytes_mutation(rng: random.Random):
+    good = json.dumps(good_record(rng.randrange(10_000)))
+    choice = rng.randrange(16)
+    if choice == 0:
+        return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400))) + b"\xff\xfe", "UTF-8|JSON|NUL"
+    if choice == 1:
+        return b"", "no result records"
+    if choice == 2:
+        return b"\n \n\t\n", "no result records"
+    if choice == 3:
+        return good.encode()[: rng.randrange(1, len(good) - 1)], r"line 1: not valid JSON"
+    if choice == 4:
+        return (json.dumps([json.loads(good)]) + "\n").encode(), "line 1: expected a JSON object"
+    if choice == 5:
+        return rng.choice([b"1\n", b'"x"\n', b"null\n", b"true\n"]), "line 1: expected a JSON object"
+    if choice == 6:
+        token = rng.choice(["NaN", "Infinity", "-Infinity"])
+        return good.replace('"gus": ', f'"gus": {token}, "x": ', 1).encode(), f"{re.escape(token)} is not allowed"
+    if choice == 7:
+        return good.replace('{"schema_version"', '{"task": "imdb", "schema_version"', 1).encode(), "appears twice"
+    if choice == 8:
+        depth = rng.randrange(2000, 20000)
+        return ("[" * depth + "]" * depth).encode(), "line 1: (JSON nested too deeply|expected a JSON object|longer)"
+    if choice == 9:
+        return ('{"seed": ' + "9" * rng.randrange(5000, 6000) + "}").encode(), "line 1: not valid JSON"
+    if choice == 10:
+        return b"x" * (DEFAULT_LIMITS.max_bytes + rng.randrange(1, 5000)), "limit is 1,000,000 bytes"
+    if choice == 11:
+        return (good + "\n") .encode() * (DEFAULT_LIMITS.max_records + 1), "(more than 1000 records|bytes)"
+    if choice == 12:
+        return ('{"pad": "' + "a" * (DEFAULT_LIMITS.max_line_bytes + 10) + '"}').encode(), "longer than 65,536 bytes"
+    if choice == 13:
+        return good.encode() + b"\x00\n", "NUL"
+    if choice == 14:
+        return b"\xc3\x28" + good.encode(), "not UTF-8"
+    lines = [good, json.dumps(good_record(1)), "{oops"]
+    return "\n".join(lines).encode(), "line 3: not valid JSON"
+
+
+def _metadata_mutation(rng: random.Random):
+    data = jsonl(good_record(rng.randrange(10_000)))
+    kwargs = {"submitter": "Ada"}
+    choice = rng.randrange(14)
+    if choice == 0:
+        kwargs["submitter"] = rng.choice(["", "   ", None])
+        return data, kwargs, "submitter name is required"
+    if choice == 1:
+        kwargs["submitter"] = "A" * rng.randrange(81, 5000)
+        return data, kwargs, "submitter name is .* characters long; the limit is 80"
+    if choice == 2:
+        kwargs["submitter"] = "A" + rng.choice(["\u202e", "\u200d", "\x00", "\x1b[31m", "\n", "\u2028", "\ufeff"]) + "da"
+        return data, kwargs, r"submitter name contains the character U\+"
+    if choice == 3:
+        kwargs["link"] = rng.choice(["javascript:alert(1)", "data:text/html,<script>", "ftp://x", "http://",
+                                     "https://a b", "//evil.example", "www.example.org"])
+        return data, kwargs, "submitter link.*http:// or https://"
+    if choice == 4:
+        kwargs["link"] = "https://example.org/" + "a" * 400
+        return data, kwargs, "submitter link is .* the limit is 300"
+    if choice == 5:
+        kwargs["new_methods"] = {rng.choice(["MyMethod", "<script>", "a-b", "1abc", "x" * 41]): "desc"}
+        return data, kwargs, "new method name"
+    if choice == 6:
+        kwargs["new_methods"] = {rng.choice(["ngd", "scrub", "retrain"]): "mine"}
+        return data, kwargs, "already a known method"
+    if choice == 7:
+        kwargs["new_methods"] = {"unused_method": "desc"}
+        return data, kwargs, r"declared but no record uses them"
+    if choice == 8:
+        rec = good_record(7, method="fresh")
+        kwargs["new_methods"] = {"fresh": rng.choice(["", None, "d" * 2001])}
+        return jsonl(rec), kwargs, "description of new method 'fresh'"
+    if choice == 9:
+        kwargs["checkpoints"] = [rng.choice(["../../etc/passwd", "/etc", "a/b/c", "org/--x", "org/m@..", "http://x/y",
+                                             "org/model@", "org/<img>"])]
+        return data, kwargs, "checkpoint"
+    if choice == 10:
+        kwargs["checkpoints"] = [rng.choice(["5=org/model", "-1=org/model", "x=org/model", "99999999=org/m"])]
+        return data, kwargs, "checkpoint record index"
+    if choice == 11:
+        kwargs["checkpoints"] = ["0=org/a", "0=org/b"]
+        return data, kwargs, "checkpoints named for 1 records|two checkpoints"
+    if choice == 12:
+        two = jsonl(good_record(1), good_record(2))
+        kwargs["checkpoints"] = ["org/model"]
+        return two, kwargs, "names no record; with 2 records write INDEX=ID"
+    rec = good_record(rng.randrange(10_000))
+    return jsonl(rec, rec), kwargs, r"record 1 \(line 2\) repeats record 0 \(line 1\)"
+
+
+def hostile_cases(n: int, seed: int = 1234):
+    rng = random.Random(seed)
+    cases = []
+    for i in range(n):
+        kind = i % 3
+        if kind == 0:
+            rec, pattern = _record_mutation(rng)
+            # dump with allow_nan so infinities reach the parser as the tokens a hostile client would send
+            data = jsonl(rec) if rng.random() < 0.5 else jsonl(good_record(99), rec)
+            at = data.count(b"\n") - 1  # the hostile record is the last one
+            cases.append((data, {"submitter": "Ada"}, [pattern, rf"^(record {at} \(line {at + 1}\)|line {at + 1}): "]))
+        elif kind == 1:
+            data, pattern = _bytes_mutation(rng)
+            cases.append((data, {"submitter": "Ada"}, [pattern]))
+        else:
+            data, kwargs, pattern = _metadata_mutation(rng)
+            cases.append((data, kwargs, [pattern]))
+    return cases
+
+
+def test_fuzz_hostile_submissions_are_rejected_and_store_unchanged(tmp_path):
+    store = LocalStore(tmp_path / "store", rate_limit=RateLimit(1000, 3600), allow_local_checkpoints=False)
+    existing = good_record(424242)
+    submit_records(jsonl(existing), store, submitter="first")
+    before = snapshot(store.root)
+
+    cases = hostile_cases(240)
+    # Duplicates of what is already stored are hostile too: same file again, same record under another name.
+    cases.append((jsonl(existing), {"submitter": "first"}, ["already on the leaderboard"]))
+    cases.append((jsonl(existing), {"submitter": "copycat"}, ["already on the leaderboard"]))
+    assert len(cases) >= 200
+    messages = []
+    for data, kwargs, patterns in cases:
+        with pytest.raises(SubmissionError) as info:
+            submit_records(data, store, **kwargs)
+        message = str(info.value)
+        for pattern in patterns:
+            assert re.search(pattern, message), (
+                f"rejection message {message!r} does not say what was wrong (expected /{pattern}/)"
+            )
+        assert 10 < len(message) < 400 and "\n" not in message, f"unclear message: {message!r}"
+        messages.append(message)
+    assert snapshot(store.root) == before, "a rejected submission changed the store"
+    assert len(store.submissions()) == 1
+    # Messages quote hostile values shortened: none echoes a 1 MB payload.
+    assert max(len(m) for m in messages) < 400
+
+
+def test_rate_limit_per_submitter(tmp_path):
+    store = LocalStore(tmp_path / "s", rate_limit=RateLimit(max_submissions=2, window_s=3600))
+    submit_records(jsonl(good_record(1)), store, submitter="Ada")
+    submit_records(jsonl(good_record(2)), store, submitter="ada ")  # same submitter: case and spaces ignored
+    with pytest.raises(RateLimitError, match=r"'Ada' has sent 2 submissions .* the limit is 2; try again in \d+ s"):
+        submit_records(jsonl(good_record(3)), store, submitter="Ada")
+    submit_records(jsonl(good_record(4)), store, submitter="Grace")
+    assert len(store.submissions()) == 3
+
+
+def test_duplicates_are_rejected_with_the_original_named(tmp_path):
+    store = LocalStore(tmp_path / "s")
+    first = submit_records(jsonl(good_record(1), good_record(2)), store, submitter="Ada")
+    with pytest.raises(DuplicateSubmissionError, match=f"already on the leaderboard as {first.submission_id[:12]}"):
+        submit_records(jsonl(good_record(1), good_record(2)), store, submitter="Ada")
+    later = copy.deepcopy(good_record(2))
+    later["created_at"] = "2030-01-01T00:00:00+00:00"  # a new timestamp does not make a new result
+    with pytest.raises(DuplicateSubmissionError, match=f"record 0 is already .*record 1 of submission {first.submission_id[:12]}"):
+        submit_records(jsonl(later), store, submitter="Eve")

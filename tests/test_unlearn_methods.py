@@ -1,0 +1,203 @@
+"""Unlearning methods: the registry, configs, each method's defining behaviour, budget and determinism.
+
+Everything runs on a width-4 ResNet-18 and 16x16 random images (the network pools
+adaptively), a few optimiser steps each, so the whole file takes seconds per test.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import pytest
+import torch
+
+from hf_unlearn.models.resnet import ResNet18
+from hf_unlearn.train import TrainConfig
+from hf_unlearn.unlearn import build_config, get_method, list_methods, load_method_preset, mean_loss, run_method
+from hf_unlearn.variant import ImageSplit
+
+PAPER_METHODS = ["none", "retrain", "gd", "ngd", "ga", "euk", "cfk", "scrub", "neggrad_plus", "ssd"]
+
+
+def make_split(n: int, *, poisoned: bool, seed: int, hw: int = 16) -> ImageSplit:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (n, 3, hw, hw), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, 10, (n,), generator=g)
+    noise = 0.1 * torch.randn(n if poisoned else 0, 3, hw, hw, generator=g)
+    slot = torch.arange(n) if poisoned else torch.full((n,), -1)
+    return ImageSplit(x, y, torch.arange(n) + (10_000 if poisoned else 0), noise, slot)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_split(48, poisoned=False, seed=1), make_split(16, poisoned=True, seed=2)
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    """A tiny model that has seen the data a little, so losses are not all at chance."""
+    torch.manual_seed(0)
+    net = ResNet18(width=4)
+    retain, forget = data
+    opt = torch.optim.SGD(net.parameters(), lr=0.05)
+    x = torch.cat([retain.inputs(torch.arange(len(retain))), forget.inputs(torch.arange(len(forget)))])
+    y = torch.cat([retain.y, forget.y])
+    for _ in range(3):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    return net.eval()
+
+
+def state(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+# ----------------------------------------------------------------------------- registry and configs
+def test_registry_lists_the_paper_methods_and_rejects_unknown_names():
+    assert list_methods() == PAPER_METHODS
+    with pytest.raises(ValueError, match="known methods: .*'scrub'"):
+        get_method("scurb")
+
+
+def test_unknown_config_key_lists_valid_keys_and_values_are_typed():
+    with pytest.raises(ValueError, match=r"valid keys: \['lr', 'momentum'"):
+        build_config("gd", {"learning_rate": 0.1})
+    with pytest.raises(ValueError, match="expected int"):
+        build_config("gd", ["epochs=2.5"])
+    cfg = build_config("scrub", ["lr=1e-3", "max_epochs=1"])  # YAML reads 1e-3 as a string: still a float
+    assert (cfg.lr, cfg.max_epochs, cfg.epochs) == (1e-3, 1, 3)
+
+
+@pytest.mark.parametrize("method", PAPER_METHODS)
+def test_every_method_has_a_preset_that_loads(method):
+    overrides = load_method_preset(method)
+    assert isinstance(build_config(method, yaml_path="preset"), get_method(method).config_cls)
+    assert set(overrides) <= {f.name for f in dataclasses.fields(get_method(method).config_cls)}
+
+
+# ----------------------------------------------------------------------------- the generic test
+@pytest.mark.parametrize("method", PAPER_METHODS)
+def test_every_method_keeps_the_architecture_respects_the_budget_and_repeats(method, model, data):
+    retain, forget = data
+    limit = 3.0 * 64 * 2  # two forward+backward passes over 64 examples
+    recipe = TrainConfig(epochs=1, batch_size=32, width=4, seed=0)
+    before = state(model)
+    runs = [run_method(model, retain, forget, method, limit=limit, seed=3, train_config=recipe) for _ in range(2)]
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "the caller's model must not change"
+    a, b = (state(r.model) for r in runs)
+    assert type(runs[0].model) is ResNet18 and list(a) == list(before)
+    assert all(a[k].shape == before[k].shape for k in a)
+    if get_method(method).budgeted:
+        assert 0 <= runs[0].compute_used <= limit, f"{method} used {runs[0].compute_used} of {limit}"
+    else:  # retrain: one full training of the recipe on the retain set, recorded
+        assert runs[0].compute_used == 3.0 * len(retain) * recipe.epochs
+    assert all(torch.equal(a[k], b[k]) for k in a), f"{method} is not deterministic for a fixed seed"
+    assert runs[0].steps == runs[1].steps and runs[0].compute_used == runs[1].compute_used
+
+
+def test_a_method_stops_before_the_first_step_it_cannot_afford(model, data):
+    retain, forget = data
+    result = run_method(model, retain, forget, "gd", overrides={"batch_size": 16}, limit=3 * 16 * 2.5)
+    assert result.steps == ["retain", "retain"] and result.compute_used == 96 and result.stopped_by_budget
+
+
+# ----------------------------------------------------------------------------- defining behaviours
+def test_gd_lowers_the_retain_loss(model, data):
+    retain, forget = data
+    result = run_method(model, retain, forget, "gd", overrides={"lr": 0.05, "epochs": 3, "batch_size": 48})
+    assert mean_loss(result.model, retain) < mean_loss(model, retain)
+    assert set(result.steps) == {"retain"} and result.compute_used == 3 * 3 * len(retain)
+
+
+def test_ga_raises_the_forget_loss(model, data):
+    retain, forget = data
+    result = run_method(model, retain, forget, "ga", overrides={"lr": 0.05, "epochs": 3})
+    assert mean_loss(result.model, forget) > mean_loss(model, forget) + 0.1
+    assert result.compute_used == 3 * 3 * len(forget)  # GA touches the forget set only
+
+
+def test_ngd_adds_noise_of_the_configured_scale(model, data):
+    retain, forget = data
+    # lr = 0: the gradient moves nothing, so each parameter's change is the noise alone.
+    sigma, steps = 0.01, 2
+    result = run_method(model, retain, forget, "ngd",
+                        overrides={"lr": 0.0, "noise_std": sigma, "epochs": 1, "batch_size": len(retain) // steps})
+    before, after = state(model), state(result.model)
+    delta = torch.cat([(after[n] - before[n]).flatten() for n, _ in model.named_parameters()])
+    expected = sigma * steps**0.5  # independent draws add in variance
+    assert abs(delta.std().item() / expected - 1) < 0.05, f"update std {delta.std():.5f}, expected {expected:.5f}"
+    assert abs(delta.mean().item()) < 4 * expected / delta.numel() ** 0.5
+
+
+def test_euk_reinitialises_the_last_k_blocks_and_leaves_the_others_untouched(model, data):
+    retain, forget = data
+    result = run_method(model, retain, forget, "euk", overrides={"k": 3, "epochs": 1})
+    new_blocks, old_blocks = result.model.blocks(), model.blocks()
+    for new, old in zip(new_blocks[:-3], old_blocks[:-3]):  # stem and first 6 residual blocks, BN statistics included
+        assert all(torch.equal(a, b) for a, b in zip(new.state_dict().values(), old.state_dict().values()))
+    for new, old in zip(new_blocks[-3:], old_blocks[-3:]):
+        for (name, a), b in zip(new.named_parameters(), old.parameters()):
+            rel = (a - b).norm() / b.norm().clamp_min(1e-12)
+            assert rel > 0.3 or torch.equal(b, torch.ones_like(b)) or torch.equal(b, torch.zeros_like(b)), name
+    # one training epoch at lr 1e-3 cannot explain that: the weights were re-drawn
+    conv = new_blocks[-2].conv1.weight
+    assert (conv - old_blocks[-2].conv1.weight).abs().max() > 10 * 1e-3
+
+
+def test_cfk_trains_only_the_last_k_blocks(model, data):
+    retain, forget = data
+    result = run_method(model, retain, forget, "cfk", overrides={"k": 2, "lr": 0.05, "epochs": 2})
+    new_blocks, old_blocks = result.model.blocks(), model.blocks()
+    for new, old in zip(new_blocks[:-2], old_blocks[:-2]):
+        assert all(torch.equal(a, b) for a, b in zip(new.state_dict().values(), old.state_dict().values()))
+    changed = [not torch.equal(a, b) for a, b in zip(new_blocks[-1].parameters(), old_blocks[-1].parameters())]
+    assert all(changed)
+    assert result.compute_used == 3 * 2 * len(retain), "frozen layers earn no discount"
+
+
+def test_scrub_alternates_max_and_min_steps_in_the_configured_pattern(model, data):
+    retain, forget = data
+    cfg = {"epochs": 3, "max_epochs": 2, "batch_size": 24, "forget_batch_size": 8}
+    result = run_method(model, retain, forget, "scrub", overrides=cfg)
+    max_pass, min_pass = ["max"] * 2, ["min"] * 2  # 16 forget / 8, 48 retain / 24
+    assert result.steps == max_pass + min_pass + max_pass + min_pass + min_pass
+    # every step also runs the teacher forward: 3 + 1 per example
+    assert result.compute_used == 4 * (2 * len(forget) + 3 * len(retain))
+
+
+def test_neggrad_plus_combines_retain_descent_and_forget_ascent(model, data):
+    retain, forget = data
+    common = {"lr": 0.05, "epochs": 2, "batch_size": 16}
+    only_retain = run_method(model, retain, forget, "neggrad_plus", overrides={**common, "alpha": 1.0})
+    only_forget = run_method(model, retain, forget, "neggrad_plus", overrides={**common, "alpha": 0.0})
+    gd = run_method(model, retain, forget, "gd", overrides=common)
+    assert all(torch.equal(a, b) for a, b in zip(only_retain.model.state_dict().values(), gd.model.state_dict().values())), \
+        "alpha = 1 is plain descent on the retain batches"
+    assert mean_loss(only_forget.model, forget) > mean_loss(model, forget), "alpha = 0 ascends on the forget set"
+    # each step charges its retain and its forget batch
+    assert only_retain.compute_used == 3 * (len(retain) * 2 + 16 * len(only_retain.steps))
+
+
+def test_ssd_dampens_only_parameters_whose_forget_importance_dominates(model, data):
+    from hf_unlearn.unlearn.base import UnlearnContext, concat_splits
+    from hf_unlearn.unlearn.ssd import importances
+
+    retain, forget = data
+    cfg = {"alpha": 1.0, "lam": 1.0, "batch_size": 64}
+    result = run_method(model, retain, forget, "ssd", overrides=cfg)
+    ctx = UnlearnContext(copy.deepcopy(model), retain, forget, seed=0)
+    i_f = importances(ctx, forget, 64, "forget")
+    i_d = importances(ctx, concat_splits(retain, forget), 64, "full")
+    after = dict(result.model.named_parameters())
+    n_selected = 0
+    for name, p in model.named_parameters():
+        selected = i_f[name] > cfg["alpha"] * i_d[name]
+        n_selected += int(selected.sum())
+        moved = after[name].detach() != p.detach()
+        assert not (moved & ~selected).any(), f"{name}: a parameter without dominant forget importance changed"
+        shrunk = after[name].detach().abs() <= p.detach().abs()
+        assert shrunk[selected].all(), f"{name}: dampening must never grow a parameter"
+    assert n_selected > 0
+    assert result.compute_used == 3 * (len(forget) + len(retain) + len(forget)) and result.steps == ["forget", "full"]
