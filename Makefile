@@ -25,6 +25,8 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_scoring.py
 	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_unlearn_overhead.py
+	$(BIN)/python benchmarks/bench_leaderboard.py
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

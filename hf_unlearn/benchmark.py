@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import yaml
 
@@ -46,13 +48,11 @@ class BenchmarkConfig:
     method_config: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-method overrides, e.g. {gd: {lr: 0.01}}
 
     def __post_init__(self) -> None:
-        from hf_unlearn.unlearn import get_method
+        from hf_unlearn.unlearn import build_config, get_method
 
         for m in self.methods:
             get_method(m)  # unknown names fail here, listing the known ones
         for m, over in self.method_config.items():
-            from hf_unlearn.unlearn import build_config
-
             build_config(m, over)  # unknown keys fail here, listing the valid ones
         if not self.seeds or not self.budgets:
             raise ValueError(f"seeds={self.seeds!r}, budgets={self.budgets!r}: both need at least one value")
@@ -111,6 +111,9 @@ def plan_cells(variants: Iterable[str], methods: Iterable[str], seeds: Iterable[
     from hf_unlearn.unlearn import get_method
     from hf_unlearn.unlearn.runner import REFERENCE_METHODS
 
+    methods = list(methods)
+    # Retrain (a full training) runs last within each seed, so the cheap results come first.
+    methods = [m for m in methods if m != "retrain"] + [m for m in methods if m == "retrain"]
     cells = []
     for v in variants:
         for s in seeds:
@@ -141,11 +144,13 @@ def run_benchmark(
     method_overrides: Mapping[str, Mapping[str, Any]] | None = None,
     progress: bool = True,
     cpu: bool = False,
+    channels_last: bool | None = None,
     on_cell: Callable[[Cell, dict[str, Any]], None] | None = None,
 ) -> BenchmarkResult:
     """Run (or resume) a benchmark preset; ``seeds``/``budgets``/``methods`` replace the preset's lists.
 
     ``on_cell(cell, record)`` is called after each finished cell's record is appended.
+    ``channels_last`` applies to training and unlearning (None: training's default, NHWC; unlearning NCHW).
     """
     from hf_unlearn.pipeline import DATASET_REPO, build_dataset, load_splits, train_model
     from hf_unlearn.results import append_record, read_records
@@ -190,7 +195,8 @@ def run_benchmark(
         mine = [c for c in todo if c.variant == variant.name]
         splits = load_splits(folder, variant.name)
         trained = train_model(splits, dataset_ref, cfg.pipeline.train, model_dir, role="poisoned",
-                              options=RunOptions(progress=progress, cpu=cpu))
+                              options=RunOptions(progress=progress, cpu=cpu, **({} if channels_last is None else
+                                                                                   {"channels_last": channels_last})))
         training_costs[variant.name] = trained.training_cost
         if not mine:
             continue
@@ -203,6 +209,7 @@ def run_benchmark(
                 score_seed=cfg.pipeline.scoring.seed, output_dir=out / "models" / variant.name / _cell_dir(cell),
                 retrain_dir=out / "models" / variant.name / f"retrain-s{cell.seed}" if cell.method == "retrain" else None,
                 device=device, progress=progress, model=model, summary=summary, splits=splits,
+                channels_last=bool(channels_last),
             )
             record = outcome.record.to_dict()
             append_record(record, results_path)  # finished cells survive a kill
@@ -267,9 +274,9 @@ def summarize(records: Iterable[Mapping[str, Any]], training_costs: Mapping[str,
 
 
 def _pm(mean: float, std: float, digits: int = 3) -> str:
-    if mean != mean:
+    if math.isnan(mean):
         return "n/a"
-    return f"{mean:.{digits}f}" if std != std else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def format_summary(stats) -> str:

@@ -1,4 +1,4 @@
-"""`hf-unlearn`: one verb per arrow of the data flow (build -> train -> score), plus the demo.
+"""`hf-unlearn`: one verb per arrow of the data flow (build -> train -> unlearn -> score -> submit), plus demo and benchmark.
 
 Verbs are thin wrappers over library functions and read/write folders you can
 inspect. Start-up imports neither torch, evaluate nor gradio; a verb imports what
@@ -21,18 +21,34 @@ EPILOG = """examples:
   hf-unlearn train --dataset poisoned-cifar10-gaussian --config eps0.1-b1.5-s0 --output-dir runs/poisoned
   hf-unlearn train --dataset poisoned-cifar10-gaussian --config eps0.1-b1.5-s0 --retrain --output-dir runs/retrain
   hf-unlearn score --checkpoint runs/poisoned --dataset poisoned-cifar10-gaussian --config eps0.1-b1.5-s0
+  hf-unlearn unlearn --checkpoint runs/poisoned --dataset poisoned-cifar10-gaussian --config eps0.1-b1.5-s0 \
+      --method scrub --budget 0.1 --seed 0 --output results.jsonl
+  hf-unlearn benchmark --preset cpu --seeds 0 1 2 --output-dir runs/benchmark
   hf-unlearn submit demo_output/results.jsonl --leaderboard ./leaderboard-store --submitter "My Lab"
 """
 
 
-def _add_preset(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="demo", help="YAML preset name (demo, cpu, paper) or path (default: demo)")
-    p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-        help="override a preset value, e.g. --set train.epochs=10 --set poison.eps=0.1 (repeatable)",
-    )
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpu", action="store_true", help="force the CPU even if a GPU is visible")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _add_overrides(p: argparse.ArgumentParser, example: str = "--set train.epochs=10 --set poison.eps=0.1") -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help=f"override a preset value, e.g. {example} (repeatable)")
+
+
+def _add_checkpoint_and_variant(p: argparse.ArgumentParser, checkpoint_help: str, revision_help: str) -> None:
+    p.add_argument("--checkpoint", required=True, help=checkpoint_help)
+    p.add_argument("--dataset", required=True, help="dataset folder or Hub repo id")
+    p.add_argument("--config", required=True, help="variant name, e.g. eps0.1-b1.5-s0")
+    p.add_argument("--revision", default=None, help=revision_help)
+
+
+def _add_preset(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="demo", help="YAML preset name (demo, cpu, paper) or path (default: demo)")
+    _add_overrides(p)
+    _add_run_flags(p)
 
 
 def _preset(args):
@@ -90,6 +106,39 @@ def cmd_demo(args) -> None:
              budget=args.budget)
 
 
+def cmd_unlearn(args) -> None:
+    from accelerate import Accelerator
+
+    from hf_unlearn.unlearn.runner import unlearn_checkpoint
+
+    accelerator = Accelerator(cpu=args.cpu)
+    if accelerator.num_processes > 1:
+        raise ValueError(f"unlearning runs in one process (it costs a fraction of training); "
+                         f"got {accelerator.num_processes}: launch with `accelerate launch --num_processes 1`")
+    outcome = unlearn_checkpoint(
+        args.checkpoint, args.dataset, args.config, args.method, budget=args.budget, seed=args.seed,
+        overrides=args.overrides, method_config_path=args.method_config, output_dir=args.output_dir,
+        results_path=args.output, null_draws=args.null_draws, score_seed=args.score_seed, revision=args.revision,
+        accelerator=accelerator, progress=not args.no_progress,
+    )
+    r = outcome.result
+    print(json.dumps({
+        "checkpoint": None if outcome.checkpoint_dir is None else str(outcome.checkpoint_dir),
+        "method": args.method, "compute_used": r.compute_used, "compute_limit": r.limit,
+        "stopped_by_budget": r.stopped_by_budget, "metrics": outcome.record.metrics,
+    }, indent=2))
+
+
+def cmd_benchmark(args) -> None:
+    from hf_unlearn.benchmark import run_benchmark
+
+    result = run_benchmark(args.preset, args.output_dir, seeds=args.seeds, budgets=args.budgets, methods=args.methods,
+                           pipeline_overrides=args.overrides, progress=not args.no_progress, cpu=args.cpu)
+    print("\n" + result.table + "\n")
+    for name, path in result.paths.items():
+        print(f"{name:>9}: {path}")
+
+
 def cmd_submit(args) -> None:
     from leaderboard.submission import SubmissionError
     from leaderboard.submit import submit_file
@@ -142,10 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="score a checkpoint: GUS, TPR@FPR, AUC, accuracy",
                        description="Gaussian scores of a checkpoint's input gradients against its variant's noise "
                        "(and fresh null noise). Prints the metrics; --output appends a result record (JSONL).")
-    p.add_argument("--checkpoint", required=True, help="folder with model.safetensors, or a Hub model id")
-    p.add_argument("--dataset", required=True, help="dataset folder or Hub repo id")
-    p.add_argument("--config", required=True, help="variant name, e.g. eps0.1-b1.5-s0")
-    p.add_argument("--revision", default=None, help="dataset revision (Hub)")
+    _add_checkpoint_and_variant(p, "folder with model.safetensors, or a Hub model id", "dataset revision (Hub)")
     p.add_argument("--method", default="none", help="method name recorded in the result (default none)")
     p.add_argument("--null-draws", type=int, default=40, help="fresh noise draws per poison (default 40)")
     p.add_argument("--seed", type=int, default=0, help="seed of the null noise (default 0)")
@@ -163,6 +209,44 @@ def build_parser() -> argparse.ArgumentParser:
                    help="unlearning budget as a fraction of the poisoned model's training cost (default 0.1)")
     _add_preset(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("unlearn", help="unlearn a poisoned checkpoint's forget split with one method under a budget",
+                       description="Runs METHOD on the variant's retain/forget split of --dataset starting from "
+                       "--checkpoint, stopped at BUDGET x the checkpoint's training cost (forward-equivalents); "
+                       "saves the unlearned checkpoint (safetensors + card), scores it and prints the metrics. "
+                       "Works under `accelerate launch -m hf_unlearn.cli unlearn ...` (one process).")
+    _add_checkpoint_and_variant(p, "poisoned checkpoint folder or Hub model id", "checkpoint revision (Hub)")
+    p.add_argument("--method", required=True,
+                   help="none, retrain, gd, ngd, ga, euk, cfk, scrub, neggrad_plus, ssd (or a registered method)")
+    p.add_argument("--budget", type=float, default=0.1,
+                   help="fraction of the training cost the method may use (default 0.1; ignored by none/retrain)")
+    p.add_argument("--seed", type=int, default=0, help="unlearning seed (default 0)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a method hyper-parameter, e.g. --set lr=0.01 (repeatable)")
+    p.add_argument("--method-config", default=None, help="YAML preset for the method (default configs/methods/<method>.yaml)")
+    p.add_argument("--output-dir", default=None,
+                   help="unlearned checkpoint folder (default runs/unlearn/<config>/<method>-b<budget>-s<seed>)")
+    p.add_argument("--output", default=None, help="append the result record to this JSONL file")
+    p.add_argument("--null-draws", type=int, default=40, help="fresh noise draws per poison (default 40)")
+    p.add_argument("--score-seed", type=int, default=0, help="seed of the null noise (default 0)")
+    _add_run_flags(p)
+    p.set_defaults(func=cmd_unlearn)
+
+    p = sub.add_parser("benchmark", help="every method x seed x budget of a preset: records, table, Figure 2, report",
+                       description="Builds the preset's variants, trains each poisoned model once, then unlearns and "
+                       "scores every (variant, method, seed, budget) cell, appending each record to "
+                       "OUTPUT_DIR/results.jsonl as it finishes; a rerun skips finished cells. Writes summary.md/.csv "
+                       "(mean +- std over seeds), figure_<variant>.png and report.md.")
+    p.add_argument("--preset", default="cpu", help="benchmark preset: cpu, demo, paper or a YAML path (default cpu)")
+    p.add_argument("--output-dir", default="runs/benchmark", help="where everything goes (default runs/benchmark)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="unlearning seeds (default: the preset's)")
+    p.add_argument("--budgets", type=float, nargs="+", default=None, metavar="FRACTION",
+                   help="compute budgets; the paper's sweep is --budgets 0.02 0.04 0.06 0.08 0.1")
+    p.add_argument("--methods", nargs="+", default=None, metavar="METHOD", help="methods (default: the preset's)")
+    _add_overrides(p, "--set train.epochs=20")
+    _add_run_flags(p)
+    p.set_defaults(func=cmd_benchmark)
+
     p = sub.add_parser("submit", help="submit result records (JSONL) to a leaderboard folder, Hub store or Space",
                        description="Validate and submit a JSONL file of result records. --leaderboard is a local "
                        "store folder, hf://datasets/ORG/NAME (a Hub store; needs HF_TOKEN) or a Space id ORG/NAME. "

@@ -21,6 +21,7 @@ from hf_unlearn.config import PipelineConfig, to_dict
 from hf_unlearn.pipeline import DATASET_REPO, build_dataset, load_splits, score_to_record, train_model
 from hf_unlearn.plots import roc_plot, score_histogram
 from hf_unlearn.results import write_records
+from hf_unlearn.stats import Z95, wilson_interval
 from hf_unlearn.train import RunOptions
 
 METHOD_LABELS = {"none": "No unlearning", "retrain": "Retrain"}
@@ -57,17 +58,27 @@ def _rate(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def _rate_ci(value: float | None, n: int) -> str:
+    """'n/a', or the TPR with its Wilson 95% interval over the n poisons."""
+    if value is None:
+        return "n/a"
+    lo, hi = wilson_interval(round(value * n), n)
+    return f"{value:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
 def format_table(records: list[dict[str, Any]]) -> str:
-    """Markdown table of the headline numbers, one row per record."""
-    head = "| method | test acc | GUS ± s.e. | GUS 95% CI | TPR@1% | TPR@0.1% | AUC | compute | nulls |"
+    """Markdown table of the headline numbers, one row per record, with 95% intervals."""
+    head = ("| method | test acc | GUS ± s.e. | GUS 95% CI | TPR@1% [95% CI] | TPR@0.1% | AUC | compute "
+            "| poisons / nulls |")
     lines = [head, "|" + " --- |" * 9]
     for r in records:
         m = r["metrics"]
-        lo, hi = m["gus"] - 1.96 * m["gus_stderr"], m["gus"] + 1.96 * m["gus_stderr"]
+        lo, hi = m["gus"] - Z95 * m["gus_stderr"], m["gus"] + Z95 * m["gus_stderr"]
+        n = int(m["num_poisons"])
         lines.append(
             f"| {METHOD_LABELS.get(r['method'], r['method'])} | {m['test_accuracy']:.3f} | {m['gus']:.2f} ± {m['gus_stderr']:.2f} "
-            f"| [{lo:.2f}, {hi:.2f}] | {_rate(m.get('tpr_at_fpr_0.01'))} | {_rate(m.get('tpr_at_fpr_0.001'))} "
-            f"| {m['auc']:.3f} | {r['compute_used']:.3g} | {int(m['num_nulls'])} |"
+            f"| [{lo:.2f}, {hi:.2f}] | {_rate_ci(m.get('tpr_at_fpr_0.01'), n)} | {_rate(m.get('tpr_at_fpr_0.001'))} "
+            f"| {m['auc']:.3f} | {r['compute_used']:.3g} | {n} / {int(m['num_nulls'])} |"
         )
     return "\n".join(lines)
 

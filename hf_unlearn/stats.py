@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-Z95 = 1.959963984540054
+Z95 = 1.96  # the convention the gus metric module documents (gus -/+ 1.96 * s.e.)
 
 
 def _check(name: str, scores) -> np.ndarray:
@@ -80,6 +80,21 @@ def roc_auc(poison_scores, null_scores) -> float:
     ranks[order] = np.repeat(avg, counts)
     u = ranks[: pos.size].sum() - pos.size * (pos.size + 1) / 2.0
     return float(u / (pos.size * neg.size))
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """95% interval of a binomial proportion such as a TPR over n poisons.
+
+    Wilson rather than p +- z*sqrt(p(1-p)/n): with 50 poisons a TPR of 0 is common (Retrain)
+    and the normal interval would collapse to [0, 0], claiming certainty it does not have.
+    """
+    if n <= 0 or not 0 <= successes <= n:
+        raise ValueError(f"wilson_interval: need 0 <= successes <= n and n > 0, got successes={successes}, n={n}")
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def summarize(poison_scores, null_scores, fprs=(0.01, 0.001)) -> dict:

@@ -30,7 +30,7 @@ def hf_unlearn(*args: str, cwd: Path | None = None, check: bool = True) -> subpr
 def test_help_is_fast_and_lists_every_verb():
     t0 = time.perf_counter()
     out = hf_unlearn("--help").stdout
-    for verb in ("build", "train", "score", "demo"):
+    for verb in ("build", "train", "unlearn", "score", "demo", "benchmark", "submit"):
         assert verb in out
     assert time.perf_counter() - t0 < 20, "start-up must not import torch/evaluate/gradio"
     code = "import sys, hf_unlearn.cli; print(any(m in sys.modules for m in ('torch', 'evaluate', 'gradio')))"
@@ -51,6 +51,43 @@ def test_build_train_score_chain(tmp_path):
     assert metrics["num_poisons"] == 6 and metrics["num_nulls"] == 60
     (record,) = read_records(tmp_path / "results.jsonl")
     assert record.dataset["config"] == cfg and record.method == "none"
+
+    # unlearn the poisoned checkpoint, with plain python and under `accelerate launch`
+    common = ["--checkpoint", "m", "--dataset", "poisoned-cifar10-gaussian", "--config", cfg, "--budget", "0.1",
+              "--null-draws", "10", "--output", "results.jsonl", "--no-progress", "--cpu"]
+    plain = json.loads(hf_unlearn("unlearn", "--method", "ga", "--output-dir", "u-ga", *common, cwd=tmp_path).stdout)
+    assert plain["compute_used"] <= plain["compute_limit"] and plain["checkpoint"] == "u-ga"
+    assert (tmp_path / "u-ga" / "model.safetensors").exists() and (tmp_path / "u-ga" / "README.md").exists()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    launched = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hf_unlearn.cli", "unlearn",
+         "--method", "scrub", "--seed", "1", "--set", "lr=0.001", "--output-dir", "u-scrub", *common],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert launched.returncode == 0, launched.stderr[-2000:]
+    records = read_records(tmp_path / "results.jsonl")
+    assert [(r.method, r.seed, r.budget_fraction) for r in records] == [("none", 0, None), ("ga", 0, 0.1), ("scrub", 1, 0.1)]
+    assert records[2].method_config["lr"] == 0.001
+    bad = hf_unlearn("unlearn", "--method", "forget-everything", *common, cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "forget-everything" in bad.stderr.strip().splitlines()[-1]
+
+
+def test_benchmark_verb_writes_report_and_resumes(tmp_path):
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text(
+        "pipeline: demo\n"
+        "set: [train.epochs=1, train.width=4, poison.max_train_rows=120, scoring.null_draws=5]\n"
+        "methods: [none, gd]\nseeds: [0]\nbudgets: [0.1]\n"
+    )
+    args = ("benchmark", "--preset", str(preset), "--output-dir", "b", "--no-progress", "--cpu")
+    out = hf_unlearn(*args, "--budgets", "0.05", "0.1", cwd=tmp_path).stdout
+    assert "3 to run" in out
+    for name in ("results.jsonl", "summary.md", "summary.csv", "report.md"):
+        assert (tmp_path / "b" / name).stat().st_size > 0
+    assert list((tmp_path / "b").glob("figure_*.png"))
+    assert sorted(r.budget_fraction or 0 for r in read_records(tmp_path / "b" / "results.jsonl")) == [0, 0.05, 0.1]
+    again = hf_unlearn(*args, "--budgets", "0.05", "0.1", cwd=tmp_path).stdout
+    assert "3 already in" in again and "0 to run" in again
 
 
 def test_demo_writes_records_table_and_plots(tmp_path):

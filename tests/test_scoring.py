@@ -179,3 +179,17 @@ def test_bad_shapes_are_named():
         input_gradients(model, torch.zeros(4, D), torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="same shape"):
         scores_from_gradients(torch.zeros(3, 5), torch.zeros(3, 4), 0.1)
+
+
+def test_wilson_interval_known_values_and_errors():
+    # hand-computed: k=0 -> upper bound z^2 / (n + z^2); k=14, n=50 -> centre 0.2957, half-width 0.1210
+    assert stats.wilson_interval(0, 50) == pytest.approx((0.0, 1.96**2 / (50 + 1.96**2)))
+    lo, hi = stats.wilson_interval(14, 50)
+    assert (lo, hi) == pytest.approx((0.17474, 0.41665), abs=1e-5)
+    assert stats.wilson_interval(50, 50)[1] == 1.0
+    # coverage: for p = 0.2, n = 50 the interval holds the truth in ~95% of seeded draws
+    rng = np.random.default_rng(0)
+    hits = [lo <= 0.2 <= hi for lo, hi in (stats.wilson_interval(int(k), 50) for k in rng.binomial(50, 0.2, 4000))]
+    assert 0.93 <= np.mean(hits) <= 0.97
+    with pytest.raises(ValueError, match="successes"):
+        stats.wilson_interval(51, 50)

@@ -29,6 +29,16 @@ def make_split(n: int, *, poisoned: bool, seed: int, hw: int = 16) -> ImageSplit
     return ImageSplit(x, y, torch.arange(n) + (10_000 if poisoned else 0), noise, slot)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads of tiny convolutions
+    were ~10x slower than one (spin-waiting threads get descheduled)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def data():
     return make_split(48, poisoned=False, seed=1), make_split(16, poisoned=True, seed=2)
@@ -137,13 +147,13 @@ def test_euk_reinitialises_the_last_k_blocks_and_leaves_the_others_untouched(mod
     new_blocks, old_blocks = result.model.blocks(), model.blocks()
     for new, old in zip(new_blocks[:-3], old_blocks[:-3]):  # stem and first 6 residual blocks, BN statistics included
         assert all(torch.equal(a, b) for a, b in zip(new.state_dict().values(), old.state_dict().values()))
+    # Every conv/linear weight of the last 3 blocks was re-drawn: a relative change one epoch
+    # at lr 1e-3 cannot produce (BatchNorm affine weights re-initialise to 1 and 0, near their old values).
     for new, old in zip(new_blocks[-3:], old_blocks[-3:]):
         for (name, a), b in zip(new.named_parameters(), old.parameters()):
-            rel = (a - b).norm() / b.norm().clamp_min(1e-12)
-            assert rel > 0.3 or torch.equal(b, torch.ones_like(b)) or torch.equal(b, torch.zeros_like(b)), name
-    # one training epoch at lr 1e-3 cannot explain that: the weights were re-drawn
-    conv = new_blocks[-2].conv1.weight
-    assert (conv - old_blocks[-2].conv1.weight).abs().max() > 10 * 1e-3
+            if a.dim() >= 2:
+                rel = ((a - b).norm() / b.norm()).item()
+                assert rel > 0.5, f"{name}: relative change {rel:.3f}, expected a fresh initialisation"
 
 
 def test_cfk_trains_only_the_last_k_blocks(model, data):
@@ -173,7 +183,8 @@ def test_neggrad_plus_combines_retain_descent_and_forget_ascent(model, data):
     only_retain = run_method(model, retain, forget, "neggrad_plus", overrides={**common, "alpha": 1.0})
     only_forget = run_method(model, retain, forget, "neggrad_plus", overrides={**common, "alpha": 0.0})
     gd = run_method(model, retain, forget, "gd", overrides=common)
-    assert all(torch.equal(a, b) for a, b in zip(only_retain.model.state_dict().values(), gd.model.state_dict().values())), \
+    # (parameters only: the forget forward still updates BatchNorm's running statistics)
+    assert all(torch.equal(a, b) for a, b in zip(only_retain.model.parameters(), gd.model.parameters())), \
         "alpha = 1 is plain descent on the retain batches"
     assert mean_loss(only_forget.model, forget) > mean_loss(model, forget), "alpha = 0 ascends on the forget set"
     # each step charges its retain and its forget batch

@@ -9,8 +9,8 @@ Gaussian poisons. ``descend`` is the shared fine-tuning loop NGD, EU-k and CF-k 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import nn
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import torch
 
@@ -69,6 +70,7 @@ def unlearn_checkpoint(
     device: torch.device | str | None = None,
     accelerator: Any = None,
     retrain_dir: str | os.PathLike | None = None,
+    channels_last: bool = False,
     progress: bool = False,
     model: torch.nn.Module | None = None,
     summary: Mapping[str, Any] | None = None,
@@ -88,7 +90,7 @@ def unlearn_checkpoint(
     from hf_unlearn.results import append_record
     from hf_unlearn.train import TrainConfig, load_checkpoint, save_checkpoint
 
-    spec = get_method(method)  # fails early, listing the known methods
+    get_method(method)  # fails early, listing the known methods
     if not (isinstance(budget, (int, float)) and 0 < budget <= 10):
         raise ValueError(f"budget={budget!r}: a fraction of the training cost in (0, 10], e.g. 0.1")
     cfg = build_config(method, overrides, yaml_path=method_config_path or "preset")
@@ -105,7 +107,7 @@ def unlearn_checkpoint(
     result = run_method(
         model, retain, forget, method, config=cfg, limit=budget * training_cost, seed=seed, device=device,
         accelerator=accelerator, train_config=train_config, num_classes=int(model.linear.out_features)
-        if hasattr(model, "linear") else 10, work_dir=retrain_dir, progress=progress,
+        if hasattr(model, "linear") else 10, work_dir=retrain_dir, channels_last=channels_last, progress=progress,
     )
     dataset_ref = {"id": str(dataset), "config": config, "revision": revision}
     out_dir = None

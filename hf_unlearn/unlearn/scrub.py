@@ -11,10 +11,9 @@ on top of the student's 3.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator
-
 import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
