@@ -79,12 +79,34 @@ def scores_from_gradients(grads: torch.Tensor, noise: torch.Tensor, eps: float) 
     return scores, int(zero.sum())
 
 
-def null_scores(grads: torch.Tensor, index: torch.Tensor, draws: int, seed: int) -> torch.Tensor:
-    """(P, draws) scores of fresh unit-variance noise (the eps cancels in the score)."""
+def null_scores(grads: torch.Tensor, index: torch.Tensor, draws: int, seed: int, workers: int | None = None) -> torch.Tensor:
+    """(P, draws) scores of fresh unit-variance noise (the eps cancels in the score).
+
+    Drawing P x draws x d normals is the one cost of scoring beyond the gradients, and a
+    seeded CPU generator draws on one thread, so rows are split over ``workers`` threads
+    (default: torch's intra-op thread count; randn and matmul release the GIL). Each row
+    has its own seeded generator, so the numbers do not depend on the thread count, and
+    they are drawn on the CPU on every machine, so a GPU run reproduces a CPU run.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     unit = grads / grads.norm(dim=1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
     out = torch.empty(len(grads), draws)
-    for i, row in enumerate(index.tolist()):
-        out[i] = -(null_noise(seed, row, draws, grads.shape[1]) @ unit[i])
+    rows = index.tolist()
+    dim = grads.shape[1]
+
+    def fill(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            out[i] = -(null_noise(seed, rows[i], draws, dim) @ unit[i])
+
+    workers = max(1, min(workers or torch.get_num_threads(), len(rows)))
+    bounds = [round(k * len(rows) / workers) for k in range(workers + 1)]
+    if workers == 1:
+        fill(0, len(rows))
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            for f in [pool.submit(fill, lo, hi) for lo, hi in zip(bounds, bounds[1:])]:
+                f.result()
     out[grads.norm(dim=1) == 0] = 0.0
     return out
 

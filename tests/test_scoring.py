@@ -193,3 +193,12 @@ def test_wilson_interval_known_values_and_errors():
     assert 0.93 <= np.mean(hits) <= 0.97
     with pytest.raises(ValueError, match="successes"):
         stats.wilson_interval(51, 50)
+
+
+def test_null_scores_do_not_depend_on_the_thread_count():
+    g = torch.randn(7, 3 * 32 * 32, generator=torch.Generator().manual_seed(1))
+    g[3] = 0.0  # a vanished gradient scores 0 (no evidence)
+    index = torch.tensor([5, 9, 11, 40, 41, 2, 0])
+    one = null_scores(g, index, draws=6, seed=3, workers=1)
+    assert torch.equal(one, null_scores(g, index, draws=6, seed=3, workers=3))
+    assert torch.equal(one[3], torch.zeros(6)) and not torch.equal(one, null_scores(g, index, draws=6, seed=4))
