@@ -143,6 +143,10 @@ def variant_params(card_path: str | os.PathLike, config_name: str) -> dict[str, 
     return variants[config_name]
 
 
+def _fmt(value: Any, spec: str) -> str:
+    return "not measured" if value is None else format(value, spec)
+
+
 def write_model_card(folder: str | os.PathLike, summary: dict[str, Any], *, title: str) -> Path:
     """A model card recording the data variant, the recipe, the seed and the training cost."""
     ds = summary.get("dataset", {})
@@ -163,7 +167,7 @@ rows: {summary.get('num_train')}, of which {summary.get('num_poisons_trained_on'
 
 | | |
 | --- | --- |
-| test accuracy | {summary.get('test_accuracy', float('nan')):.4f} |
+| test accuracy | {_fmt(summary.get('test_accuracy'), '.4f')} |
 | training cost | {summary.get('training_cost', 0):.4g} forward-equivalents (forward = 1, forward+backward = 3, per example) |
 | seed | {summary.get('seed')} |
 | role | {summary.get('role', 'poisoned')} |

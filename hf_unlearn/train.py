@@ -274,9 +274,22 @@ def save_checkpoint(model: torch.nn.Module, folder: str | os.PathLike, summary: 
     from hf_unlearn.cards import write_model_card
 
     folder = Path(folder)
+    summary = _finite_or_none(summary)  # NaN is not JSON: the Hub (and olah) refuse to serve it
     model.save_pretrained(folder)
-    (folder / "training_summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    (folder / "training_summary.json").write_text(
+        json.dumps(summary, indent=2, sort_keys=True, default=str, allow_nan=False))
     write_model_card(folder, summary, title=title or f"hf-unlearn ResNet-18 ({summary.get('role', 'poisoned')})")
+
+
+def _finite_or_none(value: Any) -> Any:
+    """Non-finite floats (no test split: accuracy NaN) become None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
 
 
 def load_checkpoint(folder_or_repo: str, revision: str | None = None) -> tuple[ResNet18, dict[str, Any]]:

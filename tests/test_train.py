@@ -65,6 +65,10 @@ def test_resumed_run_equals_uninterrupted_run(tiny_splits, tmp_path):
     assert resumed.training_cost == full.training_cost
     for (name, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items()):
         assert torch.equal(a, b), f"{name} differs between resumed and uninterrupted runs"
+    # no test split: the summary says null (strict JSON, servable by the Hub), the card "not measured"
+    raw = (tmp_path / "full" / "training_summary.json").read_text()
+    assert json.loads(raw, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))["test_accuracy"] is None
+    assert "not measured" in (tmp_path / "full" / "README.md").read_text()
 
 
 def test_same_seed_same_model_different_seed_differs(tiny_splits, tmp_path):

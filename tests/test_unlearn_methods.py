@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import sys
 
 import pytest
 import torch
@@ -69,6 +70,26 @@ def test_registry_lists_the_paper_methods_and_rejects_unknown_names():
     assert list_methods() == PAPER_METHODS
     with pytest.raises(ValueError, match="known methods: .*'scrub'"):
         get_method("scurb")
+
+
+def test_a_new_method_is_one_new_file(tmp_path, monkeypatch):
+    import hf_unlearn.unlearn as package
+    from hf_unlearn.unlearn import base
+
+    (tmp_path / "toy.py").write_text(
+        "from dataclasses import dataclass\n"
+        "from hf_unlearn.unlearn.base import UnlearnContext, register_method\n"
+        "@dataclass\nclass ToyConfig:\n    lr: float = 0.1\n"
+        "@register_method('toy')\ndef toy(ctx: UnlearnContext, cfg: ToyConfig):\n    return ctx.model\n"
+    )
+    monkeypatch.setattr(package, "__path__", [*package.__path__, str(tmp_path)])
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+    monkeypatch.delitem(sys.modules, "hf_unlearn.unlearn.toy", raising=False)
+    try:
+        assert list_methods() == [*PAPER_METHODS, "toy"], "new methods sort after the paper's"
+        assert build_config("toy", ["lr=0.5"]).lr == 0.5
+    finally:
+        sys.modules.pop("hf_unlearn.unlearn.toy", None)
 
 
 def test_unknown_config_key_lists_valid_keys_and_values_are_typed():

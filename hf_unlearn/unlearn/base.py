@@ -37,7 +37,10 @@ from torch import nn
 from hf_unlearn.budget import ComputeMeter
 from hf_unlearn.variant import ImageSplit
 
-METHOD_MODULES = ("none", "retrain", "gd", "ngd", "ga", "euk", "cfk", "scrub", "neggrad_plus", "ssd")
+# The paper's order, for tables and plots; methods added later sort after these by name.
+PAPER_ORDER = ("none", "retrain", "gd", "ngd", "ga", "euk", "cfk", "scrub", "neggrad_plus", "ssd")
+# Modules of this package that hold shared machinery rather than a method.
+_NOT_METHODS = frozenset({"base", "runner"})
 
 
 # ----------------------------------------------------------------------------- registry
@@ -71,14 +74,19 @@ def register_method(name: str, *, budgeted: bool = True):
 
 
 def _load_all() -> None:
-    for module in METHOD_MODULES:
-        importlib.import_module(f"hf_unlearn.unlearn.{module}")
+    """Import every module of the package, so a new method is just a new file that registers itself."""
+    import pkgutil
+
+    package = importlib.import_module("hf_unlearn.unlearn")
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in _NOT_METHODS and not info.name.startswith("_"):
+            importlib.import_module(f"hf_unlearn.unlearn.{info.name}")
 
 
 def list_methods() -> list[str]:
     """Registered method names, in the paper's order (references first)."""
     _load_all()
-    order = {m: i for i, m in enumerate(METHOD_MODULES)}
+    order = {m: i for i, m in enumerate(PAPER_ORDER)}
     return sorted(_REGISTRY, key=lambda n: (order.get(n, len(order)), n))
 
 

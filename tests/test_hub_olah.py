@@ -1,0 +1,282 @@
+"""Hub repo ids end to end against a real Hub-compatible server: olah, serving local git repos offline.
+
+olah (https://github.com/vtuber-plan/olah) is a Hugging Face Hub mirror. With
+``[accessibility] offline = true`` it never contacts huggingface.co, and with
+``[basic] mirrors-path`` it serves git repositories laid out as
+``<mirrors-path>/<models|datasets>/<ORG>/<NAME>`` (olah/server_mirror.py) over the
+Hub's HTTP API: ``/api/<type>/<repo>/revision/<rev>``, ``/api/.../tree/...`` and
+``/<repo>/resolve/<rev>/<file>`` (olah/mirror/repos.py reads branches, tags and
+commits with GitPython). This test builds a tiny variant and two tiny trained
+checkpoints, commits them into such repos, starts olah on a free localhost port
+and, in a child process with ``HF_ENDPOINT`` pointing at it (huggingface_hub
+reads the endpoint and offline flags at import time, and conftest.py sets
+``HF_HUB_OFFLINE=1`` here), checks that the project's own functions accept
+Hub ids: ``load_checkpoint``, ``load_variant``/``datasets.load_dataset``,
+``score_checkpoint`` (same metrics as the local folders) and leaderboard
+verification of a Hub checkpoint, including an ``@revision`` (a git tag).
+
+No network beyond 127.0.0.1. Skipped when olah is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("olah", reason="olah (a Hub mirror) is needed for the Hub-id test: pip install 'olah>=0.5'")
+
+ORG = "ORG"
+MODEL_REPO = f"{ORG}/tiny-model"
+DATASET_REPO = f"{ORG}/poisoned-cifar10-gaussian"
+NULL_DRAWS = 5
+TINY = {"epochs": 1, "batch_size": 64, "width": 4, "lr": 0.05}
+
+
+def _git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _commit_folder(repo: Path, src: Path, message: str) -> str:
+    """Replace the repo's tracked files with ``src``'s and commit; returns the commit sha."""
+    for old in repo.iterdir():
+        if old.name != ".git":
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+    shutil.copytree(src, repo, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*", "checkpoints"))
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", message)
+    return _git(repo, "rev-parse", "HEAD")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until_up(proc: subprocess.Popen, url: str, log: Path, timeout: float = 45.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"olah exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:  # it answers, but not with the repo: no point waiting
+            raise RuntimeError(f"olah answered {url} with {exc.code}:\n{log.read_text()[-3000:]}") from None
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"olah did not answer {url} within {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def local_artifacts(tiny_variant, tiny_splits, tmp_path_factory):
+    """Two tiny checkpoints trained one epoch on the tiny variant (seeds 1 and 2), as local folders."""
+    from hf_unlearn.train import RunOptions, TrainConfig, train
+
+    root = tmp_path_factory.mktemp("olah-local")
+    folders = {}
+    for seed in (1, 2):
+        out = root / f"model-seed{seed}"
+        # With a test split: without one the summary and card hold test_accuracy NaN, which olah cannot serve as JSON.
+        train(tiny_splits["train"], tiny_splits["test"], TrainConfig(**TINY, seed=seed),
+              RunOptions(output_dir=str(out), cpu=True, progress=False, checkpointing=False),
+              card_info={"role": "unlearned"})
+        folders[seed] = out
+    dataset, cfg = tiny_variant
+    return {"dataset": Path(dataset), "config": cfg.name, "models": folders}
+
+
+@pytest.fixture(scope="module")
+def olah_hub(local_artifacts, tmp_path_factory):
+    """olah serving the local git repos offline; yields (endpoint, {ref: commit sha})."""
+    root = tmp_path_factory.mktemp("olah")
+    mirrors = root / "mirrors"
+    # Model repo: the seed-2 model first (tagged v1), then the seed-1 model on main.
+    model_repo = mirrors / "models" / MODEL_REPO
+    model_repo.mkdir(parents=True)
+    _git(model_repo, "init", "-q", "-b", "main")
+    shas = {"v1": _commit_folder(model_repo, local_artifacts["models"][2], "seed-2 model")}
+    _git(model_repo, "tag", "v1")
+    shas["model_main"] = _commit_folder(model_repo, local_artifacts["models"][1], "seed-1 model")
+    dataset_repo = mirrors / "datasets" / DATASET_REPO
+    dataset_repo.mkdir(parents=True)
+    _git(dataset_repo, "init", "-q", "-b", "main")
+    shas["dataset_main"] = _commit_folder(dataset_repo, local_artifacts["dataset"], "tiny variant")
+
+    port = _free_port()
+    config = root / "olah.toml"
+    # hf-netloc points at a closed local port: offline mode never calls it, and nothing could leak if it did.
+    config.write_text(textwrap.dedent(f"""\
+        [basic]
+        host = "127.0.0.1"
+        port = {port}
+        repos-path = "{root / 'cache'}"
+        mirrors-path = ["{mirrors}"]
+        hf-scheme = "http"
+        hf-netloc = "127.0.0.1:9"
+        hf-lfs-netloc = "127.0.0.1:9"
+
+        [accessibility]
+        offline = true
+        """))
+    log = root / "olah.out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"))}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "olah.server", "--config", str(config), "--log-path", str(root / "logs")],
+            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(proc, f"{endpoint}/api/models/{MODEL_REPO}/revision/main", log)
+        yield endpoint, shas, log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+# Runs in a child process: HF_ENDPOINT -> olah, a fresh HF_HOME, and cwd an empty folder (so "ORG/..." is no path).
+CLIENT = r"""
+import json, sys
+import torch
+
+args = json.loads(sys.argv[1])
+out = {}
+
+from hf_unlearn.train import load_checkpoint
+from hf_unlearn.variant import load_variant
+from hf_unlearn.scoring import score_checkpoint
+import datasets
+import huggingface_hub
+
+out["endpoint"] = huggingface_hub.constants.ENDPOINT
+out["offline"] = huggingface_hub.constants.HF_HUB_OFFLINE
+
+def same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+hub_main, hub_summary = load_checkpoint(args["model"])
+hub_v1, _ = load_checkpoint(args["model"], revision="v1")
+hub_v1_at, _ = load_checkpoint(args["model"] + "@v1")
+local_main, local_summary = load_checkpoint(args["local_models"]["1"])
+local_v1, _ = load_checkpoint(args["local_models"]["2"])
+out["weights"] = {
+    "main_equals_local": same_weights(hub_main, local_main),
+    "v1_equals_local": same_weights(hub_v1, local_v1),
+    "at_v1_equals_local": same_weights(hub_v1_at, local_v1),
+    "main_differs_from_v1": not same_weights(hub_main, hub_v1),
+}
+out["summary_equal"] = hub_summary == local_summary and bool(hub_summary)
+
+hub_ds = datasets.load_dataset(args["dataset"], args["config"])
+local_ds = datasets.load_dataset(args["local_dataset"], args["config"])
+out["rows"] = {split: part.num_rows for split, part in hub_ds.items()}
+out["poisons_in_train"] = int(sum(hub_ds["train"]["is_poison"]))
+out["tables_equal"] = {split: hub_ds[split].data.table.equals(local_ds[split].data.table) for split in local_ds}
+out["variant_rows"] = {split: part.num_rows for split, part in load_variant(args["dataset"], args["config"]).items()}
+
+out["scores"] = {
+    "main": score_checkpoint(args["model"], args["dataset"], args["config"], null_draws=args["null_draws"]),
+    "v1": score_checkpoint(args["model"], args["dataset"], args["config"], null_draws=args["null_draws"], revision="v1"),
+}
+
+from leaderboard.submit import submit_file, verification_messages
+claimed = args["claimed"]
+base = {
+    "schema_version": 1, "task": "cifar10", "attack": "gaussian",
+    "dataset": {"id": args["dataset"], "config": args["config"], "revision": None},
+    "method": "ngd", "method_config": {}, "budget_fraction": 0.1, "compute_used": 10.0,
+}
+honest = {**base, "model": {"id": args["model"], "revision": None}, "seed": 0, "metrics": claimed}
+# The v1 checkpoint is submitted with main's numbers.
+swapped = {**base, "model": {"id": args["model"], "revision": "v1"}, "seed": 1, "metrics": dict(claimed)}
+path = args["workdir"] + "/results.jsonl"
+with open(path, "w") as f:
+    f.write("\n".join(json.dumps(r) for r in (honest, swapped)) + "\n")
+result = submit_file(path, args["workdir"] + "/board", submitter="tester",
+                     checkpoints=[f"0={args['model']}", f"1={args['model']}@v1"],
+                     public_datasets={"cifar10/gaussian": args["dataset"]})
+out["verification"] = result.verification
+out["verification_messages"] = verification_messages(result.verification)
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_hub_ids_through_olah(olah_hub, local_artifacts, tmp_path):
+    from hf_unlearn.scoring import score_checkpoint
+
+    endpoint, shas, olah_log = olah_hub
+    dataset, config, models = local_artifacts["dataset"], local_artifacts["config"], local_artifacts["models"]
+    local_main = score_checkpoint(str(models[1]), str(dataset), config, null_draws=NULL_DRAWS)
+    local_v1 = score_checkpoint(str(models[2]), str(dataset), config, null_draws=NULL_DRAWS)
+
+    workdir = tmp_path / "client"
+    workdir.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_DISABLE_TELEMETRY="1",
+               NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
+               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), TOKENIZERS_PARALLELISM="false")
+    args = {
+        "model": MODEL_REPO, "dataset": DATASET_REPO, "config": config, "null_draws": NULL_DRAWS,
+        "local_models": {str(k): str(v) for k, v in models.items()}, "local_dataset": str(dataset),
+        "claimed": local_main, "workdir": str(workdir),
+    }
+    proc = subprocess.run([sys.executable, "-c", CLIENT, json.dumps(args)], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    assert proc.returncode == 0 and line, (
+        f"client failed ({proc.returncode}):\n{proc.stderr[-4000:]}\nolah log:\n{olah_log.read_text()[-3000:]}")
+    out = json.loads(line[len("RESULT "):])
+
+    assert out["endpoint"] == endpoint and not out["offline"]
+    # The checkpoints came over HTTP from olah, at the right revisions.
+    assert out["weights"] == {"main_equals_local": True, "v1_equals_local": True,
+                              "at_v1_equals_local": True, "main_differs_from_v1": True}
+    assert out["summary_equal"]
+    served = olah_log.read_text()
+    assert f"/{MODEL_REPO}/resolve/main/model.safetensors" in served
+    assert f"/{MODEL_REPO}/resolve/v1/model.safetensors" in served
+    assert f"/datasets/{DATASET_REPO}/resolve/{shas['dataset_main']}/data/{config}/" in served
+
+    # The variant: 200 training rows (from max_train_rows), the poisons as the forget split, the samples' test set.
+    poisons = out["poisons_in_train"]
+    assert out["rows"] == out["variant_rows"] == {"train": 200, "forget": poisons, "test": 1000}
+    assert poisons == 10
+    assert out["tables_equal"] == {"train": True, "forget": True, "test": True}
+
+    # Scores from Hub ids equal the local folders' scores, metric for metric (same weights, data and seed).
+    assert out["scores"]["main"] == local_main
+    assert out["scores"]["v1"] == local_v1
+    assert local_main["num_poisons"] == poisons and local_main["num_nulls"] == poisons * NULL_DRAWS
+    assert local_main["gus"] != local_v1["gus"]
+
+    # Leaderboard verification re-scored the Hub checkpoints on the Hub dataset.
+    ver = out["verification"]
+    assert [e["status"] for e in ver["records"]] == ["verified", "mismatch"], out["verification_messages"]
+    assert [(e["checkpoint"], e["revision"]) for e in ver["records"]] == [(MODEL_REPO, None), (MODEL_REPO, "v1")]
+    assert all(e["dataset"] == DATASET_REPO and e["config"] == config for e in ver["records"])
+    assert ver["status"] == "mismatch"
+    bad = sorted(m for m, d in ver["records"][1]["diffs"].items() if not d["ok"])
+    assert "gus" in bad
+    assert ver["records"][1]["diffs"]["gus"]["recomputed"] == pytest.approx(local_v1["gus"], abs=1e-12)
