@@ -265,9 +265,12 @@ def test_hub_ids_through_olah(olah_hub, local_artifacts, tmp_path):
     assert poisons == 10
     assert out["tables_equal"] == {"train": True, "forget": True, "test": True}
 
-    # Scores from Hub ids equal the local folders' scores, metric for metric (same weights, data and seed).
-    assert out["scores"]["main"] == local_main
-    assert out["scores"]["v1"] == local_v1
+    # Scores from Hub ids equal the local folders' scores, metric for metric (same weights, data and seed;
+    # up to float summation order, which changes with the thread count of the process).
+    for got, want in ((out["scores"]["main"], local_main), (out["scores"]["v1"], local_v1)):
+        assert got.keys() == want.keys()
+        for key, value in want.items():  # None where an FPR is unresolvable with this few nulls
+            assert got[key] == (None if value is None else pytest.approx(value, rel=1e-6, abs=1e-9)), key
     assert local_main["num_poisons"] == poisons and local_main["num_nulls"] == poisons * NULL_DRAWS
     assert local_main["gus"] != local_v1["gus"]
 
@@ -279,4 +282,4 @@ def test_hub_ids_through_olah(olah_hub, local_artifacts, tmp_path):
     assert ver["status"] == "mismatch"
     bad = sorted(m for m, d in ver["records"][1]["diffs"].items() if not d["ok"])
     assert "gus" in bad
-    assert ver["records"][1]["diffs"]["gus"]["recomputed"] == pytest.approx(local_v1["gus"], abs=1e-12)
+    assert ver["records"][1]["diffs"]["gus"]["recomputed"] == pytest.approx(local_v1["gus"], rel=1e-6)
