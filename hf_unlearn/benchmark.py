@@ -144,13 +144,13 @@ def run_benchmark(
     method_overrides: Mapping[str, Mapping[str, Any]] | None = None,
     progress: bool = True,
     cpu: bool = False,
-    channels_last: bool | None = None,
+    channels_last: bool = False,
     on_cell: Callable[[Cell, dict[str, Any]], None] | None = None,
 ) -> BenchmarkResult:
     """Run (or resume) a benchmark preset; ``seeds``/``budgets``/``methods`` replace the preset's lists.
 
     ``on_cell(cell, record)`` is called after each finished cell's record is appended.
-    ``channels_last`` applies to training and unlearning (None: training's default, NHWC; unlearning NCHW).
+    ``channels_last`` (NHWC) applies to training and unlearning; off by default (see ``RunOptions``).
     """
     from hf_unlearn.pipeline import DATASET_REPO, build_dataset, load_splits, train_model
     from hf_unlearn.results import append_record, read_records
@@ -195,8 +195,7 @@ def run_benchmark(
         mine = [c for c in todo if c.variant == variant.name]
         splits = load_splits(folder, variant.name)
         trained = train_model(splits, dataset_ref, cfg.pipeline.train, model_dir, role="poisoned",
-                              options=RunOptions(progress=progress, cpu=cpu, **({} if channels_last is None else
-                                                                                   {"channels_last": channels_last})))
+                              options=RunOptions(progress=progress, cpu=cpu, channels_last=channels_last))
         training_costs[variant.name] = trained.training_cost
         if not mine:
             continue
@@ -209,7 +208,7 @@ def run_benchmark(
                 score_seed=cfg.pipeline.scoring.seed, output_dir=out / "models" / variant.name / _cell_dir(cell),
                 retrain_dir=out / "models" / variant.name / f"retrain-s{cell.seed}" if cell.method == "retrain" else None,
                 device=device, progress=progress, model=model, summary=summary, splits=splits,
-                channels_last=bool(channels_last),
+                channels_last=channels_last,
             )
             record = outcome.record.to_dict()
             append_record(record, results_path)  # finished cells survive a kill

@@ -45,6 +45,13 @@ def _add_checkpoint_and_variant(p: argparse.ArgumentParser, checkpoint_help: str
     p.add_argument("--revision", default=None, help=revision_help)
 
 
+def _add_scoring_flags(p: argparse.ArgumentParser, seed_flag: str) -> None:
+    """How a checkpoint is scored and where its record goes (score, unlearn)."""
+    p.add_argument("--null-draws", type=int, default=40, help="fresh noise draws per poison (default 40)")
+    p.add_argument(seed_flag, dest="score_seed", type=int, default=0, help="seed of the null noise (default 0)")
+    p.add_argument("--output", default=None, help="append the result record to this JSONL file")
+
+
 def _add_preset(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="demo", help="YAML preset name (demo, cpu, paper) or path (default: demo)")
     _add_overrides(p)
@@ -91,7 +98,7 @@ def cmd_score(args) -> None:
         dataset_ref={"id": str(args.dataset), "config": args.config, "revision": args.revision},
         model_ref={"id": str(args.checkpoint), "revision": None},
         method=args.method, null_draws=args.null_draws, seed=int(summary.get("seed", 0)),
-        score_seed=args.seed, compute_used=float(summary.get("training_cost", 0.0)),
+        score_seed=args.score_seed, compute_used=float(summary.get("training_cost", 0.0)),
     )
     if args.output:
         append_record(record, args.output)
@@ -193,9 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "(and fresh null noise). Prints the metrics; --output appends a result record (JSONL).")
     _add_checkpoint_and_variant(p, "folder with model.safetensors, or a Hub model id", "dataset revision (Hub)")
     p.add_argument("--method", default="none", help="method name recorded in the result (default none)")
-    p.add_argument("--null-draws", type=int, default=40, help="fresh noise draws per poison (default 40)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the null noise (default 0)")
-    p.add_argument("--output", default=None, help="append the result record to this JSONL file")
+    _add_scoring_flags(p, "--seed")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("demo", help="the demo benchmark on the shipped samples (build, train, retrain, score, plot)",
@@ -226,9 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method-config", default=None, help="YAML preset for the method (default configs/methods/<method>.yaml)")
     p.add_argument("--output-dir", default=None,
                    help="unlearned checkpoint folder (default runs/unlearn/<config>/<method>-b<budget>-s<seed>)")
-    p.add_argument("--output", default=None, help="append the result record to this JSONL file")
-    p.add_argument("--null-draws", type=int, default=40, help="fresh noise draws per poison (default 40)")
-    p.add_argument("--score-seed", type=int, default=0, help="seed of the null noise (default 0)")
+    _add_scoring_flags(p, "--score-seed")
     _add_run_flags(p)
     p.set_defaults(func=cmd_unlearn)
 

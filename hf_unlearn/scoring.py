@@ -90,7 +90,8 @@ def null_scores(grads: torch.Tensor, index: torch.Tensor, draws: int, seed: int,
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    unit = grads / grads.norm(dim=1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
+    norms = grads.norm(dim=1, keepdim=True)
+    unit = grads / norms.clamp_min(torch.finfo(torch.float32).tiny)
     out = torch.empty(len(grads), draws)
     rows = index.tolist()
     dim = grads.shape[1]
@@ -107,7 +108,7 @@ def null_scores(grads: torch.Tensor, index: torch.Tensor, draws: int, seed: int,
         with ThreadPoolExecutor(workers) as pool:
             for f in [pool.submit(fill, lo, hi) for lo, hi in zip(bounds, bounds[1:])]:
                 f.result()
-    out[grads.norm(dim=1) == 0] = 0.0
+    out[norms.squeeze(1) == 0] = 0.0
     return out
 
 

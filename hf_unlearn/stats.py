@@ -82,6 +82,17 @@ def roc_auc(poison_scores, null_scores) -> float:
     return float(u / (pos.size * neg.size))
 
 
+def wilson_halfwidth(p, n, z: float = Z95) -> np.ndarray:
+    """Half-width of the Wilson 95% interval of proportions ``p`` over ``n`` trials (NaN where n <= 0).
+
+    Vectorised for the leaderboard, which tabulates one interval per row.
+    """
+    p, n = np.asarray(p, dtype=float), np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return np.where(n > 0, half, np.nan)
+
+
 def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     """95% interval of a binomial proportion such as a TPR over n poisons.
 
@@ -91,9 +102,8 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     if n <= 0 or not 0 <= successes <= n:
         raise ValueError(f"wilson_interval: need 0 <= successes <= n and n > 0, got successes={successes}, n={n}")
     p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = float(wilson_halfwidth(p, n, z))
     return max(0.0, centre - half), min(1.0, centre + half)
 
 

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from hf_unlearn.results import METHODS, METRIC_RANGES
+from hf_unlearn.stats import wilson_halfwidth
 
 METHOD_LABELS = {
     "none": "No unlearning",
@@ -119,14 +120,6 @@ def _t95(n: np.ndarray) -> np.ndarray:
     df = np.clip(n - 1, 1, None).astype(int)
     table = np.array(_T95)
     return np.where(df <= len(table), table[np.minimum(df, len(table)) - 1], 1.96)
-
-
-def _wilson_halfwidth(p: np.ndarray, n: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = 1.96
-        denom = 1 + z**2 / n
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return np.where(n > 0, half, np.nan)
 
 
 def _record_status(checkpoint: bool, entry: dict[str, Any] | None) -> tuple[str, str]:
@@ -251,7 +244,7 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     root_n = np.sqrt(n)
     out["test_accuracy_ci"] = np.where(many, t * out["test_accuracy_std"] / root_n, np.nan)
     out["tpr1_ci"] = np.where(
-        many, t * out["tpr1_std"] / root_n, _wilson_halfwidth(out["tpr1"].to_numpy(), out["num_poisons_first"].to_numpy())
+        many, t * out["tpr1_std"] / root_n, wilson_halfwidth(out["tpr1"].to_numpy(), out["num_poisons_first"].to_numpy())
     )
     out["gus_ci"] = np.where(many, t * out["gus_std"] / root_n, 1.96 * out["gus_stderr_first"])
     extra = out["n_models"] - 1

@@ -35,10 +35,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from hf_unlearn.budget import ComputeMeter
+from hf_unlearn.results import METHODS
 from hf_unlearn.variant import ImageSplit
 
-# The paper's order, for tables and plots; methods added later sort after these by name.
-PAPER_ORDER = ("none", "retrain", "gd", "ngd", "ga", "euk", "cfk", "scrub", "neggrad_plus", "ssd")
 # Modules of this package that hold shared machinery rather than a method.
 _NOT_METHODS = frozenset({"base", "runner"})
 
@@ -86,7 +85,7 @@ def _load_all() -> None:
 def list_methods() -> list[str]:
     """Registered method names, in the paper's order (references first)."""
     _load_all()
-    order = {m: i for i, m in enumerate(PAPER_ORDER)}
+    order = {m: i for i, m in enumerate(METHODS)}  # the paper's order; later methods sort after, by name
     return sorted(_REGISTRY, key=lambda n: (order.get(n, len(order)), n))
 
 
