@@ -10,6 +10,21 @@
 * ``leaderboard.submit``: ``submit_file``, the library behind ``hf-unlearn submit``;
 * ``leaderboard.plots``: the Space's two figures; ``leaderboard.demo``: synthetic records for tests.
 
+The trust core (docs/leaderboard-trust.md, docs/leaderboard-verification.md):
+
+* ``leaderboard.catalog``: the public variants, read from the maintainers' dataset cards
+  (``LEADERBOARD_DATASETS``), because a rank means something only on a dataset everyone can load;
+* ``leaderboard.references``: the No-unlearning and Retrain rows from the maintainers' file only, because whoever
+  writes Retrain writes every rank;
+* ``leaderboard.attest``: verification results signed for the submission's content hash, because the store is
+  writable by others and a planted or moved "verified" must not count;
+* ``leaderboard.names``: every shown string checked (NFKC, no invisible or bidi characters, ASCII names, reserved
+  names), because people read the table and look-alikes must not pass for each other;
+* ``leaderboard.safe_load``: a submitted checkpoint fetched and loaded as safetensors only, architecture pinned
+  and sizes capped, because the checkpoint is the attacker's file;
+* ``leaderboard.verify_worker``: one bounded verification queue with per-job timeouts, because scoring is
+  expensive and must not be a denial-of-service lever.
+
 Importing this package is light: no torch, gradio or evaluate.
 """
 

@@ -4,6 +4,11 @@ The numbers are made up (shaped like the paper's CIFAR-10 Gaussian results:
 Retrain near chance, No-unlearning far from it, methods in between) and every
 submission made here says so in its submitter name. Never publish them as
 results.
+
+The reference rows (No unlearning, Retrain) are not submissions: they go to a
+trusted references file (``synthetic_references`` / ``write_demo``), as the
+maintainers' runs do on the real leaderboard, and ``demo_catalog`` lists the
+demo variants as the public ones.
 """
 
 from __future__ import annotations
@@ -12,7 +17,12 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from hf_unlearn.results import SCHEMA_VERSION
+from dataclasses import dataclass
+from pathlib import Path
+
+from hf_unlearn.results import REFERENCE_METHODS, SCHEMA_VERSION
+from leaderboard.catalog import Catalog, PublicVariant
+from leaderboard.references import References, write_references
 from leaderboard.submission import Submission, build_submission
 
 SYNTHETIC_SUBMITTER = "synthetic example"
@@ -35,6 +45,13 @@ VARIANTS = {
     ("imdb", "gaussian"): ["eps0.05-b1.5-s0"],
 }
 BUDGETS = (0.02, 0.05, 0.1)
+NUM_POISONS = 750  # forget size of every synthetic Gaussian variant
+DEMO_REPO = "hf-unlearn/poisoned-{task}-{attack}"  # shown as the public dataset of the demo variants
+
+
+def _on_grid(value: float, n: int) -> float:
+    """The nearest multiple of 1/n: a TPR is a share of the n poisons."""
+    return round(min(1.0, max(0.0, value)) * n) / n
 
 
 def synthetic_record(
@@ -46,7 +63,7 @@ def synthetic_record(
         # more budget removes a little more poison here, at a little more accuracy cost
         tpr = max(0.0, tpr - 0.6 * (budget - 0.05))
         acc -= 0.05 * (budget - 0.05)
-    num_poisons, draws = 750, 20
+    num_poisons, draws = NUM_POISONS, 20
     clip = lambda v: min(1.0, max(0.0, v))  # noqa: E731
     metrics: dict[str, Any] = {
         "test_accuracy": round(clip(acc + rng.gauss(0, 0.004)), 6),
@@ -57,8 +74,8 @@ def synthetic_record(
         metrics.update({
             "gus": round(gus + rng.gauss(0, 0.05), 6),
             "gus_stderr": round(abs(0.037 + rng.gauss(0, 0.002)), 6),
-            "tpr_at_fpr_0.01": round(clip(tpr + rng.gauss(0, 0.02)), 6),
-            "tpr_at_fpr_0.001": round(clip(tpr / 3 + rng.gauss(0, 0.01)), 6),
+            "tpr_at_fpr_0.01": _on_grid(tpr + rng.gauss(0, 0.02), num_poisons),
+            "tpr_at_fpr_0.001": _on_grid(tpr / 3 + rng.gauss(0, 0.01), num_poisons),
             "auc": round(clip(0.5 + tpr / 2 + rng.gauss(0, 0.01)), 6),
             "num_poisons": num_poisons,
             "num_nulls": num_poisons * draws,
@@ -69,7 +86,7 @@ def synthetic_record(
         "schema_version": SCHEMA_VERSION,
         "task": task,
         "attack": attack,
-        "dataset": {"id": f"hf-unlearn/poisoned-{task}-{attack}", "config": variant, "revision": None},
+        "dataset": {"id": DEMO_REPO.format(task=task, attack=attack), "config": variant, "revision": None},
         "model": {"id": f"hf-unlearn/{task}-{attack}-{variant}-{method}-s{seed}", "revision": None},
         "method": method,
         "metrics": metrics,
@@ -85,11 +102,16 @@ def synthetic_record(
 def synthetic_submissions(
     n_records: int, *, seed: int = 0, records_per_submission: int = 9, seeds_per_method: int = 3
 ) -> list[Submission]:
-    """About ``n_records`` records in submissions of ``records_per_submission``; references included."""
+    """About ``n_records`` records of unlearning methods in submissions of ``records_per_submission``.
+
+    No reference rows: those come from ``synthetic_references``.
+    """
     rng = random.Random(seed)
     combos = []  # method and budget outside, variants inside: a small n still covers every variant
     for method in _PROFILE:
-        for budget in (None,) if method in ("none", "retrain") else BUDGETS:
+        if method in REFERENCE_METHODS:
+            continue
+        for budget in BUDGETS:
             for (task, attack), variants in VARIANTS.items():
                 for variant in variants:
                     combos.append((task, attack, variant, method, budget))
@@ -116,3 +138,54 @@ def fill_store(store: Any, n_records: int = 300, *, seed: int = 0) -> int:
     for i, sub in enumerate(subs):
         store.add(sub, now=start + timedelta(hours=i))
     return len(subs)
+
+
+def synthetic_references(*, seed: int = 0, seeds_per_method: int = 3) -> list[dict[str, Any]]:
+    """The maintainers' reference records of the demo: No unlearning and Retrain on every demo variant."""
+    rng = random.Random(seed + 7919)
+    return [
+        synthetic_record(rng, task, attack, variant, method, s, None)
+        for (task, attack), variants in VARIANTS.items()
+        for variant in variants
+        for method in REFERENCE_METHODS
+        for s in range(seeds_per_method)
+    ]
+
+
+def demo_references(*, seed: int = 0) -> References:
+    """The demo's trusted references, in memory (``write_demo`` also writes them to a file)."""
+    return References.from_records(synthetic_references(seed=seed), source="synthetic references",
+                                   catalog=demo_catalog())
+
+
+def demo_catalog() -> Catalog:
+    """The demo variants as the public ones (Gaussian variants have 750 poisons)."""
+    return Catalog(
+        PublicVariant(task, attack, DEMO_REPO.format(task=task, attack=attack), variant,
+                      NUM_POISONS if attack == "gaussian" else None, None)
+        for (task, attack), variants in VARIANTS.items()
+        for variant in variants
+    )
+
+
+@dataclass
+class Demo:
+    """What a demo leaderboard needs: a filled store, its trusted references and its catalog."""
+
+    store: Any
+    references: References
+    catalog: Catalog
+    references_path: Path
+
+
+def write_demo(folder: str | Path, n_records: int = 300, *, seed: int = 0, store: Any = None) -> Demo:
+    """A demo leaderboard in ``folder``: ``store/`` filled with synthetic submissions and a trusted
+    ``references.jsonl`` beside it (outside the store: submitters cannot write it)."""
+    from leaderboard.store import LocalStore
+
+    folder = Path(folder)
+    catalog = demo_catalog()
+    store = store if store is not None else LocalStore(folder / "store", catalog=catalog)
+    fill_store(store, n_records, seed=seed)
+    path = write_references(folder / "references.jsonl", synthetic_references(seed=seed))
+    return Demo(store, References.load(path, catalog=catalog), catalog, path)

@@ -13,6 +13,19 @@ and processes. Every file read back is validated again (stored files are
 untrusted too) and a file whose name does not match its content hash is
 skipped and reported in ``problems``.
 
+Stored files are read defensively, since anyone with write access to the
+folder or repo could plant one: a name is looked at with ``lstat`` and only a
+regular file under the size cap is opened (``O_NOFOLLOW | O_NONBLOCK``, so a
+symlink or FIFO neither redirects nor blocks the reader), at most cap + 1
+bytes are read, and every shape is validated; anything else is skipped and
+reported in ``problems``.
+
+Verification files are shown only if they carry the verifier's attestation
+for the submission's content hash (``leaderboard.attest``): the store signs
+them in ``add_verification`` with its ``verifier_key``, which only the
+verifier holds (``LEADERBOARD_VERIFIER_KEY``). A forged, edited or moved file
+is skipped and reported.
+
 ``HubStore`` keeps the same folder in sync with a Hub dataset repo: it pulls
 the files it lacks, runs the same checks, and commits with ``parent_commit``
 set to the revision it checked against, so a concurrent writer makes the
@@ -24,9 +37,11 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import math
 import os
 import random
 import re
+import stat
 import tempfile
 import threading
 import time
@@ -36,6 +51,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from leaderboard import attest, names
 from leaderboard.submission import (
     DEFAULT_LIMITS,
     DuplicateSubmissionError,
@@ -51,7 +67,123 @@ from leaderboard.submission import (
 SUBMISSIONS_DIR = "submissions"
 VERIFICATIONS_DIR = "verifications"
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-VERIFICATION_STATUSES = ("verified", "mismatch", "failed", "pending", "unsupported")
+# Final statuses (verified, mismatch, failed, unsupported) and the queue's (pending, queued, verifying).
+VERIFICATION_STATUSES = ("verified", "mismatch", "failed", "pending", "unsupported", "queued", "verifying")
+MAX_VERIFICATION_BYTES = 4_000_000  # one verification file
+MAX_VERIFICATIONS_PER_SUBMISSION = 64  # files read per submission folder; the rest are reported
+MAX_STORE_FILES = 200_000  # names looked at per folder
+MAX_KEY_BYTES = 4_096  # the local store's .verifier-key
+_FROM_ENV: Any = object()  # LocalStore's default catalog: LEADERBOARD_DATASETS, read on first use
+
+
+def read_bounded(path: Path, cap: int) -> bytes:
+    """The bytes of a regular file of at most ``cap`` bytes; OSError for anything else, without blocking.
+
+    ``lstat`` first (a symlink, FIFO, device or folder is refused before it is
+    opened), then ``O_NOFOLLOW | O_NONBLOCK`` (a file swapped for a symlink or
+    FIFO in between is refused or does not block), ``fstat`` on the open file,
+    and at most ``cap + 1`` bytes read.
+    """
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode):
+        kind = "symlink" if stat.S_ISLNK(info.st_mode) else "folder" if stat.S_ISDIR(info.st_mode) else "special file"
+        raise OSError(f"not a regular file (a {kind})")
+    if info.st_size > cap:
+        raise OSError(f"{info.st_size:,} bytes, over the limit of {cap:,}")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("not a regular file")
+        chunks, total = [], 0
+        while total <= cap:
+            chunk = os.read(fd, min(1 << 20, cap + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    finally:
+        os.close(fd)
+    if total > cap:
+        raise OSError(f"over the limit of {cap:,} bytes")
+    return b"".join(chunks)
+
+
+def _safe_name(name: str, width: int = 80) -> str:
+    """A file name for a problem line: escapes instead of control or invisible characters, shortened."""
+    text = ascii(name)[1:-1]
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _listdir(path: Path) -> list[str]:
+    """At most MAX_STORE_FILES names of a real folder (not a symlink); [] if missing."""
+    if not _is_real_dir(path):
+        return []
+    out = []
+    with os.scandir(path) as it:
+        for entry in it:
+            out.append(entry.name)
+            if len(out) >= MAX_STORE_FILES:
+                break
+    return out
+
+
+def _number_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+
+
+def check_verification_shape(data: Any, sub_id: str, num_records: int) -> str | None:
+    """Why a verification document is malformed, or None. Its shape is what ranking and the UI rely on."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if data.get("submission") != sub_id:
+        return "names another submission"
+    if data.get("status") not in VERIFICATION_STATUSES:
+        return "unknown status"
+    if not isinstance(data.get("checked_at"), str) or len(data["checked_at"]) > 40:
+        return "checked_at is not a timestamp"
+    try:
+        datetime.fromisoformat(data["checked_at"])
+    except ValueError:
+        return "checked_at is not a timestamp"
+    records = data.get("records")
+    if not isinstance(records, list) or len(records) > num_records:
+        return "'records' is not a list of at most one entry per record"
+    seen = set()
+    for entry in records:
+        if not isinstance(entry, dict):
+            return "a records entry is not an object"
+        index = entry.get("record")
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < num_records or index in seen:
+            return "a records entry names no record of the submission"
+        seen.add(index)
+        if entry.get("status") not in VERIFICATION_STATUSES:
+            return f"record {index}: unknown status"
+        for key in ("checkpoint", "revision", "error", "dataset", "config"):
+            if entry.get(key) is not None and (not isinstance(entry[key], str) or len(entry[key]) > 2000):
+                return f"record {index}: {key} is not short text"
+        recomputed = entry.get("recomputed")
+        if recomputed is not None and (
+            not isinstance(recomputed, dict) or len(recomputed) > 64
+            or not all(isinstance(k, str) and _number_or_none(v) for k, v in recomputed.items())
+        ):
+            return f"record {index}: 'recomputed' is not an object of numbers"
+        diffs = entry.get("diffs")
+        if diffs is not None:
+            if not isinstance(diffs, dict) or len(diffs) > 64:
+                return f"record {index}: 'diffs' is not an object"
+            for metric, diff in diffs.items():
+                if not isinstance(diff, dict) or not isinstance(diff.get("ok", True), bool) or not all(
+                    _number_or_none(diff.get(k)) for k in ("claimed", "recomputed", "diff", "tolerance")
+                ):
+                    return f"record {index}: diffs[{str(metric)[:30]!r}] is malformed"
+    return None
 
 
 class StoreError(RuntimeError):
@@ -122,85 +254,184 @@ class LocalStore:
         rate_limit: RateLimit | None = None,
         limits: Limits = DEFAULT_LIMITS,
         allow_local_checkpoints: bool = True,
+        verifier_key: bytes | None = None,
+        catalog: Any = _FROM_ENV,
     ) -> None:
+        """``verifier_key`` signs and authenticates verification files. Default: ``LEADERBOARD_VERIFIER_KEY``;
+        without it, a local folder uses its own ``.verifier-key`` (``attest.local_key``: fine for one person's
+        folder, not for a shared one: a Space must set the variable). ``catalog`` (a
+        ``leaderboard.catalog.Catalog``) restricts new submissions to the public variants and checks stored ones
+        against them; by default it is read from ``LEADERBOARD_DATASETS`` on first use, so a store opened
+        without one still enforces the operator's public variants (``catalog=None``: no restriction)."""
         self.root = Path(root)
         self.rate_limit = rate_limit
         self.limits = limits
         self.allow_local_checkpoints = allow_local_checkpoints
-        self.problems: list[str] = []
+        self._verifier_key = verifier_key if verifier_key is not None else attest.verifier_key_from_env()
+        self._catalog = catalog
+        self._catalog_problem = ""
+        self._sproblems: list[str] = []
+        self._vproblems: list[str] = []
         self._cache: dict[str, StoredSubmission] = {}
         self._bad: dict[str, str] = {}
         self._vcache: dict[str, dict[str, Any]] = {}
+        self._vbad: dict[str, str] = {}
         self._keys: dict[str, tuple[str, int]] = {}  # record key -> (submission id, record index)
         self._thread_lock = threading.RLock()
+        self._key_problem = ""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.root)!r})"
 
+    @property
+    def catalog(self) -> Any:
+        """The public variants (``leaderboard.catalog.Catalog``) or None; see ``__init__``.
+
+        Raises ``StoreError`` when ``LEADERBOARD_DATASETS`` is set but cannot be read: nothing is stored then.
+        """
+        if self._catalog is _FROM_ENV:
+            from leaderboard.catalog import Catalog, CatalogError
+
+            try:
+                self._catalog = Catalog.from_env()
+            except CatalogError as exc:  # not cached: the Hub may answer next time
+                raise StoreError(f"cannot read the public datasets (LEADERBOARD_DATASETS): {exc}") from None
+        return self._catalog
+
+    @catalog.setter
+    def catalog(self, value: Any) -> None:
+        self._catalog = value
+
+    def _catalog_for_reading(self) -> Any:
+        """The catalog, or None (reported in ``problems``) when it cannot be read: reading must not fail."""
+        try:
+            catalog = self.catalog
+        except StoreError as exc:
+            self._catalog_problem = f"{exc}; stored submissions were checked without it"
+            return None
+        self._catalog_problem = ""
+        return catalog
+
+    @property
+    def verifier_key(self) -> bytes | None:
+        """The key verification files are signed with (see ``__init__``); None if there is none yet."""
+        if self._verifier_key is None and self._uses_local_key():
+            self._verifier_key = self._local_key(create=False)
+        return self._verifier_key
+
+    def _local_key(self, *, create: bool) -> bytes | None:
+        """The folder's ``.verifier-key``, read like any stored file (``read_bounded``): a FIFO, a symlink or a
+        huge file planted under that name is refused (and reported), never opened blockingly or followed."""
+        path = self.root / attest.LOCAL_KEY_FILE
+        try:
+            data = read_bounded(path, MAX_KEY_BYTES)
+        except FileNotFoundError:
+            return attest.local_key(self.root, create=True) if create else None
+        except OSError as exc:
+            self._key_problem = f"{attest.LOCAL_KEY_FILE}: {exc}; no verification can be checked or signed"
+            return None
+        key = data.strip()
+        if len(key) < attest.MIN_KEY_BYTES:
+            self._key_problem = f"{attest.LOCAL_KEY_FILE}: shorter than {attest.MIN_KEY_BYTES} bytes; not used"
+            return None
+        return key
+
+    def _uses_local_key(self) -> bool:
+        return True
+
+    def _signing_key(self) -> bytes | None:
+        if self._verifier_key is None and self._uses_local_key():
+            self._verifier_key = self._local_key(create=True)
+        return self._verifier_key
+
+    @property
+    def problems(self) -> list[str]:
+        """One line per stored file that was skipped (path: why), from the last ``submissions()`` and
+        ``verifications()`` reads."""
+        extra = [p for p in (self._catalog_problem, self._key_problem) if p]
+        return self._sproblems + self._vproblems + extra
+
     # --- reading ------------------------------------------------------------------------
 
     def fingerprint(self) -> tuple[int, int]:
-        """Cheap change detector: (number of entries, newest mtime) of the two folders."""
+        """Cheap change detector: (number of entries, newest mtime) of the two folders (symlinks not followed)."""
         counts, newest = 0, 0
         for name in (SUBMISSIONS_DIR, VERIFICATIONS_DIR):
             folder = self.root / name
+            if not _is_real_dir(folder):
+                continue
             try:
-                newest = max(newest, folder.stat().st_mtime_ns)
+                newest = max(newest, os.lstat(folder).st_mtime_ns)
                 with os.scandir(folder) as it:
                     for entry in it:
                         counts += 1
-                        if entry.is_dir():
-                            newest = max(newest, entry.stat().st_mtime_ns)
-            except FileNotFoundError:
+                        if entry.is_dir(follow_symlinks=False):
+                            newest = max(newest, entry.stat(follow_symlinks=False).st_mtime_ns)
+                        if counts >= MAX_STORE_FILES:
+                            break
+            except OSError:
                 continue
         return counts, newest
 
-    def _read_submission(self, path: Path) -> StoredSubmission:
-        size = path.stat().st_size
-        if size > 2 * self.limits.max_bytes + 65_536:
-            raise SubmissionError(f"{size:,} bytes, over the store's limit")
-        data = loads_strict(path.read_text(encoding="utf-8"))
+    def _max_submission_bytes(self) -> int:
+        return 2 * self.limits.max_bytes + 65_536
+
+    def _read_submission(self, path: Path, catalog: Any = None) -> StoredSubmission:
+        raw = read_bounded(path, self._max_submission_bytes())
+        data = loads_strict(raw.decode("utf-8"))
         if not isinstance(data, dict):
             raise SubmissionError("not a JSON object")
-        sub = submission_from_dict(data, allow_local_checkpoints=True, limits=self.limits)
+        sub = submission_from_dict(data, allow_local_checkpoints=True, limits=self.limits,
+                                   catalog=catalog)
         if sub.id != path.stem:
             raise SubmissionError(f"content hash {sub.id[:12]} does not match the file name")
+        if data.get("id") not in (None, sub.id):
+            raise SubmissionError("its 'id' field does not match its content hash")
         received = data.get("received_at")
-        if not isinstance(received, str):
+        if not isinstance(received, str) or len(received) > 40:
             raise SubmissionError("missing received_at")
         try:
-            datetime.fromisoformat(received)
+            parsed = datetime.fromisoformat(received)
         except ValueError:
             raise SubmissionError(f"received_at {received[:40]!r} is not an ISO timestamp") from None
+        if parsed.tzinfo is None:
+            raise SubmissionError("received_at has no time zone")
+        if parsed > _now() + timedelta(days=1):  # planted: it would count against its submitter's rate limit forever
+            raise SubmissionError(f"received_at {received[:40]!r} is in the future")
         return StoredSubmission(id=sub.id, submission=sub, received_at=received)
 
     def submissions(self) -> list[StoredSubmission]:
         """Every valid submission, oldest first; new files are read, known ones come from a cache."""
         with self._thread_lock:
             folder = self.root / SUBMISSIONS_DIR
-            try:
-                names = {n for n in os.listdir(folder) if n.endswith(".json") and not n.startswith(".")}
-            except FileNotFoundError:
-                names = set()
-            gone = set(self._cache) - {n[:-5] for n in names}
+            problems = []
+            if (self.root / SUBMISSIONS_DIR).is_symlink():
+                problems.append(f"{SUBMISSIONS_DIR}: a symlink, not a folder; not read")
+            names_ = {n for n in _listdir(folder) if not n.startswith(".")}
+            gone = set(self._cache) - {n[:-5] for n in names_ if n.endswith(".json")}
             for sub_id in gone:
                 self._cache.pop(sub_id, None)
             if gone:
                 self._keys = {k: v for k, v in self._keys.items() if v[0] not in gone}
-            for name in sorted(names):
+            catalog: Any = _FROM_ENV  # resolved once per read, and only if a new file is read
+            for name in sorted(names_):
                 stem = name[:-5]
                 if stem in self._cache or name in self._bad:
                     continue
-                if not _SHA_RE.match(stem):
-                    self._bad[name] = "file name is not a SHA-256 hex digest"
+                if not name.endswith(".json") or not _SHA_RE.match(stem):
+                    self._bad[name] = "file name is not a SHA-256 hex digest + .json"
                     continue
                 try:
-                    stored = self._read_submission(folder / name)
-                except (SubmissionError, OSError, UnicodeDecodeError) as exc:
-                    self._bad[name] = str(exc)
+                    if catalog is _FROM_ENV:
+                        catalog = self._catalog_for_reading()
+                    stored = self._read_submission(folder / name, catalog)
+                except (SubmissionError, OSError, UnicodeDecodeError, RecursionError) as exc:
+                    self._bad[name] = str(exc)[:300] or type(exc).__name__
                     continue
                 self._remember(stored)
-            self.problems = [f"{SUBMISSIONS_DIR}/{n}: {why}" for n, why in sorted(self._bad.items()) if n in names]
+            problems += [f"{SUBMISSIONS_DIR}/{_safe_name(n)}: {why}" for n, why in sorted(self._bad.items())
+                         if n in names_]
+            self._sproblems = problems
             return sorted(self._cache.values(), key=lambda s: (s.received_at, s.id))
 
     def _remember(self, stored: StoredSubmission) -> None:
@@ -212,45 +443,75 @@ class LocalStore:
         self.submissions()
         return self._cache.get(submission_id)
 
+    def _read_verification(self, rel: str, sub_id: str) -> dict[str, Any]:
+        """One verification file, checked for size, content address, shape and attestation; SubmissionError if not."""
+        raw = read_bounded(self.root / VERIFICATIONS_DIR / rel, MAX_VERIFICATION_BYTES)
+        if hashlib.sha256(raw).hexdigest() != rel.rsplit("/", 1)[1][:-5]:
+            raise SubmissionError("content hash does not match the file name")
+        data = loads_strict(raw.decode("utf-8"))
+        stored = self._cache.get(sub_id)
+        if stored is None:
+            raise SubmissionError("verifies no stored submission")
+        why = check_verification_shape(data, sub_id, len(stored.submission.records))
+        if why:
+            raise SubmissionError(f"malformed verification: {why}")
+        if not attest.is_authentic(data, sub_id, self.verifier_key):
+            raise SubmissionError(
+                "not signed by this leaderboard's verifier for this submission (forged, edited or moved)"
+                if self.verifier_key else "no verifier key configured (LEADERBOARD_VERIFIER_KEY): not trusted"
+            )
+        return data
+
     def verifications(self) -> dict[str, dict[str, Any]]:
-        """The latest verification of each submission (by ``checked_at``), keyed by submission id."""
+        """The latest authentic verification of each submission (by ``checked_at``), keyed by submission id.
+
+        A file that is not a regular file, too large, not content-addressed,
+        malformed, or not attested for its submission is skipped and reported
+        in ``problems``.
+        """
         with self._thread_lock:
+            self.submissions()  # cheap when nothing changed; a verification needs its submission read first
             out: dict[str, dict[str, Any]] = {}
+            problems: list[str] = []
             folder = self.root / VERIFICATIONS_DIR
-            try:
-                subdirs = [d for d in os.listdir(folder) if _SHA_RE.match(d)]
-            except FileNotFoundError:
-                return out
-            for sub_id in subdirs:
-                try:
-                    names = [n for n in os.listdir(folder / sub_id) if _SHA_RE.match(n[:-5]) and n.endswith(".json")]
-                except (FileNotFoundError, NotADirectoryError):
+            for sub_id in sorted(_listdir(folder)):
+                if sub_id.startswith("."):
+                    continue
+                if not _SHA_RE.match(sub_id) or not _is_real_dir(folder / sub_id):
+                    problems.append(f"{VERIFICATIONS_DIR}/{_safe_name(sub_id)}: not a submission folder; skipped")
                     continue
                 best = None
-                for name in names:
+                names_ = sorted(n for n in _listdir(folder / sub_id) if not n.startswith("."))
+                if len(names_) > MAX_VERIFICATIONS_PER_SUBMISSION:
+                    problems.append(
+                        f"{VERIFICATIONS_DIR}/{sub_id}: {len(names_)} files; only {MAX_VERIFICATIONS_PER_SUBMISSION} read"
+                    )
+                    names_ = names_[:MAX_VERIFICATIONS_PER_SUBMISSION]
+                for name in names_:
                     key = f"{sub_id}/{name}"
                     if key not in self._vcache:
-                        try:
-                            raw = (folder / key).read_bytes()
-                            if len(raw) > 4 * self.limits.max_bytes or hashlib.sha256(raw).hexdigest() != name[:-5]:
-                                continue
-                            data = loads_strict(raw.decode("utf-8"))
-                        except (OSError, UnicodeDecodeError, SubmissionError):
+                        if key in self._vbad and sub_id in self._cache:
+                            problems.append(f"{VERIFICATIONS_DIR}/{_safe_name(key, 140)}: {self._vbad[key]}")
                             continue
-                        if (
-                            not isinstance(data, dict)
-                            or data.get("submission") != sub_id
-                            or data.get("status") not in VERIFICATION_STATUSES
-                            or not isinstance(data.get("checked_at"), str)
-                            or not isinstance(data.get("records"), list)
-                        ):
+                        if not name.endswith(".json") or not _SHA_RE.match(name[:-5]):
+                            why = "file name is not a SHA-256 hex digest + .json"
+                        else:
+                            try:
+                                self._vcache[key] = self._read_verification(key, sub_id)
+                                why = ""
+                            except (SubmissionError, OSError, UnicodeDecodeError, RecursionError) as exc:
+                                why = str(exc)[:300] or type(exc).__name__
+                        if why:
+                            if sub_id in self._cache:  # a verification may arrive before its submission is pulled
+                                self._vbad[key] = why
+                            problems.append(f"{VERIFICATIONS_DIR}/{_safe_name(key, 140)}: {why}")
                             continue
-                        self._vcache[key] = data
                     data = self._vcache[key]
                     if best is None or (data["checked_at"], name) > (best[0]["checked_at"], best[1]):
                         best = (data, name)
                 if best is not None:
                     out[sub_id] = best[0]
+            self._vproblems = problems
             return out
 
     # --- writing ------------------------------------------------------------------------
@@ -260,16 +521,31 @@ class LocalStore:
         """Serialise check-then-write across threads (RLock) and processes (flock)."""
         with self._thread_lock:
             self.root.mkdir(parents=True, exist_ok=True)
-            with open(self.root / ".lock", "a") as fh:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            # Not open(..., "a"): a FIFO planted as .lock would block that open forever, a symlink would be
+            # followed (and could create a file elsewhere). Refused instead, with the fix.
+            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+            try:
+                fd = os.open(self.root / ".lock", flags, 0o644)
+            except OSError as exc:
+                raise StoreError(f"cannot open the store's lock file .lock ({exc.strerror}); if it is a symlink, "
+                                 "remove it") from None
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise StoreError("the store's lock file .lock is not a regular file (a FIFO or device?); remove it")
+                fcntl.flock(fd, fcntl.LOCK_EX)
                 try:
                     yield
                 finally:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
 
     def check_new(self, submission: Submission, now: datetime | None = None) -> None:
         """Raise if the submission, or any of its records, is already stored, or the submitter is over the limit."""
         now = now or _now()
+        if self.catalog is not None:  # also when a caller built the submission without the catalog
+            for record in submission.records:
+                self.catalog.get(record["task"], record["attack"], record["dataset"].get("config"))
         stored = self.submissions()
         if submission.id in self._cache:
             raise DuplicateSubmissionError(
@@ -283,12 +559,14 @@ class LocalStore:
                     f"{found[0][:12]}); the same result is accepted once"
                 )
         if self.rate_limit is not None:
-            name = (submission.submitter.get("name") or "").casefold()
+            # Per account, compared by skeleton: "Eve", "eve." and a Cyrillic "Evе" are one submitter.
+            # Only stored submissions count, so rejected uploads never use up the limit.
+            key = names.skeleton(submission.submitter.get("name") or "")
             since = now - timedelta(seconds=self.rate_limit.window_s)
             recent = sorted(
                 datetime.fromisoformat(s.received_at)
                 for s in stored
-                if (s.submission.submitter.get("name") or "").casefold() == name
+                if names.skeleton(s.submission.submitter.get("name") or "") == key
                 and datetime.fromisoformat(s.received_at) > since
             )
             if len(recent) >= self.rate_limit.max_submissions:
@@ -315,21 +593,53 @@ class LocalStore:
             self._remember(stored)
             return stored
 
-    def add_verification(self, verification: dict[str, Any]) -> str:
-        """Store one verification run (content-addressed); return its path in the store."""
+    def _signed(self, verification: dict[str, Any]) -> dict[str, Any]:
+        """Check a verification document's shape and sign it for its submission (the verifier's job)."""
         sub_id = verification.get("submission")
         if not isinstance(sub_id, str) or not _SHA_RE.match(sub_id):
             raise StoreError(f"verification names no valid submission id: {sub_id!r}")
         if verification.get("status") not in VERIFICATION_STATUSES:
             raise StoreError(f"verification status {verification.get('status')!r} is not one of {VERIFICATION_STATUSES}")
+        key = self._signing_key()
+        if not key:
+            raise StoreError(
+                "no verifier key: set LEADERBOARD_VERIFIER_KEY (a secret only the verifier holds) to store verifications"
+            )
+        stored = self.get(sub_id)
+        if stored is None:
+            raise StoreError(f"verification of {sub_id[:12]}: no such submission in {self}")
+        why = check_verification_shape(verification, sub_id, len(stored.submission.records))
+        if why:
+            raise StoreError(f"verification of {sub_id[:12]} is malformed: {why}")
+        return attest.sign(verification, sub_id, key)
+
+    def add_verification(self, verification: dict[str, Any]) -> str:
+        """Sign one verification run for its submission and store it (content-addressed); return its path."""
+        verification = self._signed(verification)
+        sub_id = verification["submission"]
         digest, data = verification_bytes(verification)
         rel = f"{VERIFICATIONS_DIR}/{sub_id}/{digest}.json"
         with self._locked():
             self._publish(rel, data, f"Verify submission {sub_id[:12]}: {verification['status']}")
         return rel
 
+    def _target(self, rel_path: str) -> Path:
+        """``root / rel_path``, refusing to write through a folder of the store that is a symlink or not a folder
+        (a planted ``submissions -> /elsewhere`` would send files outside the store, where no reader looks)."""
+        parts = rel_path.split("/")
+        for depth in range(1, len(parts)):
+            folder = self.root.joinpath(*parts[:depth])
+            try:
+                info = os.lstat(folder)
+            except FileNotFoundError:
+                break
+            if not stat.S_ISDIR(info.st_mode):
+                raise StoreError(f"{'/'.join(parts[:depth])} in the store is not a folder (a symlink?); nothing was "
+                                 "written: remove it")
+        return self.root / rel_path
+
     def _publish(self, rel_path: str, data: bytes, message: str) -> None:
-        if not _write_new_file(self.root / rel_path, data) and rel_path.startswith(SUBMISSIONS_DIR):
+        if not _write_new_file(self._target(rel_path), data) and rel_path.startswith(SUBMISSIONS_DIR):
             raise DuplicateSubmissionError(f"{rel_path} is already in the store")
 
 
@@ -369,6 +679,10 @@ class HubStore(LocalStore):
     def __repr__(self) -> str:
         return f"HubStore({self.repo_id!r}, {str(self.root)!r})"
 
+    def _uses_local_key(self) -> bool:
+        # The mirror is a cache: a key kept there would change with every fresh mirror (a Space restart).
+        return False
+
     def pull(self) -> str:
         """Download the store files this mirror lacks (files never change, so names suffice)."""
         with self._thread_lock:
@@ -389,7 +703,15 @@ class HubStore(LocalStore):
                     local = self.api.hf_hub_download(
                         self.repo_id, rel, repo_type=self.repo_type, revision=head, local_dir=tmp
                     )
-                    _write_new_file(self.root / rel, Path(local).read_bytes())
+                    cap = self._max_submission_bytes() if parts[0] == SUBMISSIONS_DIR else MAX_VERIFICATION_BYTES
+                    try:
+                        data = read_bounded(Path(local), cap)
+                    except OSError:  # too large or not a file: not mirrored, so never read
+                        continue
+                    try:
+                        _write_new_file(self._target(rel), data)
+                    except StoreError:  # a planted non-folder in the mirror: not mirrored, so never read
+                        continue
             self.head = head
             return head
 
@@ -403,7 +725,7 @@ class HubStore(LocalStore):
                 self.pull()
                 self.check_new(submission, now)
                 if self._commit(rel, data, f"Add submission {submission.id[:12]}"):
-                    _write_new_file(self.root / rel, data)
+                    _write_new_file(self._target(rel), data)
                     stored = StoredSubmission(submission.id, submission, received)
                     self._remember(stored)
                     return stored
@@ -411,16 +733,17 @@ class HubStore(LocalStore):
         raise StoreError(f"the Hub store {self.repo_id} kept changing; {self.max_attempts} commits were refused")
 
     def add_verification(self, verification: dict[str, Any]) -> str:
-        sub_id = verification.get("submission")
-        if not isinstance(sub_id, str) or not _SHA_RE.match(sub_id):
-            raise StoreError(f"verification names no valid submission id: {sub_id!r}")
+        with self._thread_lock:
+            self.pull()
+            verification = self._signed(verification)
+        sub_id = verification["submission"]
         digest, data = verification_bytes(verification)
         rel = f"{VERIFICATIONS_DIR}/{sub_id}/{digest}.json"
         with self._locked():
             for attempt in range(self.max_attempts):
                 self.pull()
                 if (self.root / rel).exists() or self._commit(rel, data, f"Verify submission {sub_id[:12]}"):
-                    _write_new_file(self.root / rel, data)
+                    _write_new_file(self._target(rel), data)
                     return rel
                 time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))  # jitter: writers spread out
         raise StoreError(f"the Hub store {self.repo_id} kept changing; {self.max_attempts} commits were refused")

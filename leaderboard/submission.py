@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
-import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from hf_unlearn.results import METHODS, METRIC_RANGES, RecordError, validate_record
+from hf_unlearn.results import METHODS, METRIC_RANGES, REFERENCE_METHODS, RecordError, validate_record
+
+from leaderboard import names
+
+if TYPE_CHECKING:  # catalog.py imports this module
+    from leaderboard.catalog import Catalog
 
 SUBMISSION_FORMAT = 1
 
@@ -36,14 +41,32 @@ class Limits:
     max_link_chars: int = 300  # http(s) links
     max_description_chars: int = 2_000  # a declared method's description
     max_new_methods: int = 8  # declared new methods per submission
+    max_variants: int = 32  # distinct (task, attack, variant) per submission
+    max_seeds_per_row: int = 100  # records of one (task, attack, variant, method, budget): the seeds of a row
+    max_checkpoints: int = 20  # checkpoints named per submission: what the verifier re-scores (VerifyLimits)
+
+
+# Claims checked against the counts they come with (see check_claims).
+MAX_NULLS_PER_POISON = 1_000  # num_nulls <= 1000 * num_poisons (the verifier draws that many)
+MAX_NULLS = 1_000_000  # and at most a million null scores
+MAX_POISONS = 100_000  # num_poisons when the variant's forget size is unknown (training sets here: <= 50,000 rows)
+MAX_VERIFIED_NULL_DRAWS = 200  # null draws per poison the verifier re-draws (verify.VerifyLimits.max_null_draws)
+STDERR_SPREAD_RANGE = (0.05, 20.0)  # gus_stderr * sqrt(num_poisons): the spread of per-poison scores
+MAX_COMPUTE = 1e18  # compute_used, forward-equivalents
+TPR_GRID_TOLERANCE = 1e-9  # a TPR is k / num_poisons up to this
+BUDGET_DECIMALS = 4  # budget_fraction is a multiple of 0.0001: budgets that print alike are the same budget
 
 
 DEFAULT_LIMITS = Limits()
 
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _REVISION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
-_METHOD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-_LINK_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
+# http(s)://HOST[:PORT][/PATH]: no user-info ("https://huggingface.co@evil.example" reads as the Hub but goes to
+# evil.example), no quotes, angle brackets, backslashes or back-ticks (nothing that could leave an HTML attribute).
+_LINK_RE = re.compile(
+    r"^https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+    r"(?::[0-9]{1,5})?(?:[/?#][^\s\"'<>\\`{}|^]*)?$"
+)
 # Keys that identify a record's claim; created_at and versions do not make a new result.
 _IDENTITY_EXCLUDE = ("created_at", "versions")
 
@@ -81,10 +104,30 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+MAX_INT_DIGITS = 19  # |integer| < 10**19: every count, seed and compute figure fits; float() of it cannot overflow
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise SubmissionError(
+            f"the integer {text[:24]}... has {len(text.lstrip('-'))} digits; at most {MAX_INT_DIGITS} are accepted"
+        )
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 overflows to inf without passing through parse_constant
+        raise SubmissionError(f"the number {text[:40]} is out of range: every number must be finite")
+    return value + 0.0  # -0.0 -> 0.0: one spelling per value (the content hash and duplicate checks see the same)
+
+
 def loads_strict(text: str) -> Any:
-    """``json.loads`` without NaN/Infinity, duplicate keys or unbounded recursion."""
+    """``json.loads`` without NaN/Infinity (also as overflowing literals), integers over ``MAX_INT_DIGITS``
+    digits, duplicate keys or unbounded recursion; ``-0.0`` reads as ``0.0``."""
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys,
+                          parse_int=_parse_int, parse_float=_parse_float)
     except SubmissionError:
         raise
     except json.JSONDecodeError as exc:
@@ -119,7 +162,10 @@ def parse_jsonl(data: bytes | str, limits: Limits = DEFAULT_LIMITS) -> ParsedRec
         raise SubmissionError("file contains a NUL character; expected JSON lines text")
     objects = ParsedRecords()
     objects.lines = []
-    for lineno, line in enumerate(text.splitlines(), 1):
+    # Split on "\n" only: str.splitlines() also splits on U+2028, U+0085 and others, which may sit inside a
+    # JSON string and would then be reported as an "Unterminated string".
+    for lineno, line in enumerate(text.split("\n"), 1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         if len(line.encode("utf-8", errors="surrogatepass")) > limits.max_line_bytes:
@@ -143,40 +189,29 @@ def parse_jsonl(data: bytes | str, limits: Limits = DEFAULT_LIMITS) -> ParsedRec
 
 
 def clean_text(name: str, value: Any, max_chars: int, *, required: bool = True, multiline: bool = False) -> str | None:
-    """A short piece of free text: stripped, printable, no control or bidi-format characters."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise SubmissionError(f"{name} is required (1 to {max_chars} characters)")
-        return None
-    if not isinstance(value, str):
-        raise SubmissionError(f"{name} = {_shown(value)}: expected text")
-    value = unicodedata.normalize("NFC", value.strip())
-    if len(value) > max_chars:
-        raise SubmissionError(f"{name} is {len(value)} characters long; the limit is {max_chars}")
-    for ch in value:
-        if multiline and ch in "\n\t":
-            continue
-        category = unicodedata.category(ch)
-        if category in ("Cc", "Cf", "Cs", "Co", "Cn") or category.startswith("Z") and ch != " ":
-            raise SubmissionError(
-                f"{name} contains the character U+{ord(ch):04X} ({category}); "
-                "only printable characters and plain spaces are accepted"
-            )
-    return value
+    """A short piece of shown free text: NFKC, stripped, no control, format, bidi or zero-width characters."""
+    return names.check_text(name, value, max_chars, required=required, multiline=multiline)
 
 
 def clean_link(name: str, value: Any, limits: Limits = DEFAULT_LIMITS) -> str | None:
     """An optional http(s) link, kept as text (it is never rendered as a link)."""
     value = clean_text(name, value, limits.max_link_chars, required=False)
+    if value is not None and not value.isascii():
+        raise SubmissionError(
+            f"{name} = {_shown(value)}: use an ASCII address (write an international domain in its xn-- form), "
+            "so look-alike letters cannot imitate another site"
+        )
     if value is not None and not _LINK_RE.match(value):
-        raise SubmissionError(f"{name} = {_shown(value)}: expected an http:// or https:// address")
+        raise SubmissionError(
+            f"{name} = {_shown(value)}: expected an http:// or https:// address: a host name, an optional port and "
+            "path, without user@ before the host and without quotes, <, >, backslashes or spaces"
+        )
     return value
 
 
 def clean_method_name(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not _METHOD_NAME_RE.match(value):
-        raise SubmissionError(f"{name} = {_shown(value)}: expected a name matching [a-z][a-z0-9_]{{0,39}}")
-    return value
+    """A declared method name: ``[a-z][a-z0-9_]{0,39}``, not reserved, not a look-alike of a known method."""
+    return names.check_method_name(name, value, METHODS)
 
 
 def parse_checkpoint_ref(name: str, value: Any, *, allow_local: bool) -> dict[str, str | None]:
@@ -193,8 +228,7 @@ def parse_checkpoint_ref(name: str, value: Any, *, allow_local: bool) -> dict[st
             raise SubmissionError(f"{name}: revision {_shown(revision)} is not a branch, tag or commit name")
     if _HUB_ID_RE.match(ident) and ".." not in ident and "--" not in ident:
         return {"id": ident, "revision": revision}
-    if allow_local and ident.startswith(("/", "./", "../")):
-        clean_text(name, ident, 300)
+    if allow_local and ident.startswith(("/", "./", "../")) and names.LOCAL_PATH_RE.match(ident):
         return {"id": ident, "revision": None}
     accepted = "a Hub model id like 'org/name[@revision]'"
     if allow_local:
@@ -209,10 +243,24 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def _same_numbers(value: Any) -> Any:
+    """``value`` with every number as a float (``750`` and ``750.0``, ``-0.0`` and ``0.0`` are one claim)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value) + 0.0
+    if isinstance(value, dict):
+        return {k: _same_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_same_numbers(v) for v in value]
+    return value
+
+
 def record_key(record: Mapping[str, Any]) -> str:
-    """What makes two records the same claim (everything but timestamps and library versions)."""
+    """What makes two records the same claim (everything but timestamps and library versions; numbers compared
+    by value, so re-spelling ``750`` as ``750.0`` or ``0.0`` as ``-0.0`` does not make a new result)."""
     return hashlib.sha256(
-        canonical_json({k: v for k, v in record.items() if k not in _IDENTITY_EXCLUDE}).encode()
+        canonical_json(_same_numbers({k: v for k, v in record.items() if k not in _IDENTITY_EXCLUDE})).encode()
     ).hexdigest()
 
 
@@ -260,14 +308,107 @@ class Submission:
         return None
 
 
-def _check_record_semantics(where: str, record: dict[str, Any]) -> None:
-    """Checks beyond the shared schema that make a claim impossible rather than merely unusual."""
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_shown_strings(where: str, record: Mapping[str, Any], *, allow_local: bool) -> None:
+    """Every string of a record that the table shows: variant, model id, revisions (see ``leaderboard.names``)."""
+    config = record["dataset"].get("config")
+    if config is not None:
+        names.check_variant_name(f"{where}: dataset.config", config)
+    names.check_model_id(f"{where}: model.id", record["model"]["id"], allow_local=allow_local)
+    for key in ("model", "dataset"):
+        revision = record[key].get("revision")
+        if revision is not None and (not _REVISION_RE.match(revision) or ".." in revision):
+            raise SubmissionError(f"{where}: {key}.revision = {names.shown(revision)}: expected a branch, tag or commit")
+    names.check_text(f"{where}: dataset.id", record["dataset"]["id"], 512)
+
+
+def check_verifiable(where: str, record: Mapping[str, Any]) -> None:
+    """A record that names a checkpoint must ask for no more null draws per poison than the verifier draws.
+
+    Why: claims may use up to ``MAX_NULLS_PER_POISON`` draws, but the verifier re-draws at most
+    ``MAX_VERIFIED_NULL_DRAWS`` and would fail such a record, which then does not rank at all: better to say so
+    before storing it.
+    """
+    metrics = record["metrics"]
+    poisons, nulls = metrics.get("num_poisons"), metrics.get("num_nulls")
+    if _is_number(poisons) and _is_number(nulls) and poisons >= 1 and nulls / poisons > MAX_VERIFIED_NULL_DRAWS:
+        raise SubmissionError(
+            f"{where}: the record claims {nulls / poisons:g} null draws per poison (num_nulls / num_poisons); "
+            f"verification re-draws at most {MAX_VERIFIED_NULL_DRAWS}: rescore with --null-draws "
+            f"{MAX_VERIFIED_NULL_DRAWS} or fewer, or submit the record without a checkpoint"
+        )
+
+
+def check_dataset_id(where: str, record: Mapping[str, Any], variant: Any) -> None:
+    """A record on a public variant that names a Hub dataset must name the variant's public repo.
+
+    Why: the row is listed under the public variant; a record that says it was scored on another Hub dataset
+    (``evil/poisoned-cifar10-gaussian`` with the public config name) is a result on something else. A local
+    path (a copy of the public repo on the submitter's disk) is accepted: verification never reads it anyway.
+    """
+    ident, repo = record["dataset"]["id"], getattr(variant, "repo", None)
+    if not isinstance(repo, str) or not names.HUB_ID_RE.match(repo) or not isinstance(ident, str):
+        return
+    if names.HUB_ID_RE.match(ident) and ident.casefold() != repo.casefold():
+        raise SubmissionError(
+            f"{where}: dataset.id = {names.shown(ident)}, but variant {variant.config!r} of "
+            f"{record['task']}/{record['attack']} is public in {repo}; score on {repo} (or a local copy of it)"
+        )
+
+
+def check_claims(where: str, record: Mapping[str, Any], variant: Any = None) -> None:
+    """Checks that make a claim impossible rather than merely unusual, against the counts and the variant.
+
+    * ``num_poisons`` and ``num_nulls`` are whole numbers, ``num_poisons`` >= 1 and, when the public
+      variant's forget size is known, equal to it (else at most ``MAX_POISONS``);
+    * every TPR is a multiple of 1/num_poisons (within ``TPR_GRID_TOLERANCE``): it is a share of poisons;
+    * ``num_nulls`` is a multiple of num_poisons (null draws per poison) in [num_poisons,
+      MAX_NULLS_PER_POISON * num_poisons] and at most ``MAX_NULLS``;
+    * a TPR at an FPR below 1/num_nulls is null (that FPR cannot be resolved);
+    * ``gus_stderr`` > 0 and ``gus_stderr * sqrt(num_poisons)`` (the spread of the per-poison scores,
+      about 1 for unit-variance scores) in ``STDERR_SPREAD_RANGE``, so an interval cannot be made up;
+    * ``compute_used`` at most ``MAX_COMPUTE``;
+    * ``budget_fraction`` a multiple of 10**-``BUDGET_DECIMALS`` (ranks are per budget: ``0.0500001`` would make
+      a group of its own that prints as 0.05).
+    """
     metrics = record["metrics"]
     for count in ("num_poisons", "num_nulls"):
         value = metrics.get(count)
         if value is not None and float(value) != int(value):
             raise SubmissionError(f"{where}: metrics.{count} = {_shown(value)}: expected a whole number")
-    nulls = metrics.get("num_nulls")
+    poisons, nulls = metrics.get("num_poisons"), metrics.get("num_nulls")
+    expected = getattr(variant, "num_poisons", None)
+    if poisons is not None:
+        poisons = int(poisons)
+        if poisons < 1:
+            raise SubmissionError(f"{where}: metrics.num_poisons = {poisons}: expected at least 1 poison")
+        if poisons > MAX_POISONS and expected is None:
+            # Without the public size a huge count would make the Wilson interval of a TPR as narrow as wished.
+            raise SubmissionError(
+                f"{where}: metrics.num_poisons = {poisons}: expected at most {MAX_POISONS:,} (the poisons of a "
+                "variant's forget split)"
+            )
+        if expected is not None and poisons != expected:
+            raise SubmissionError(
+                f"{where}: metrics.num_poisons = {poisons}, but variant {variant.config!r} has {expected} poisons "
+                "(its forget split); score on the public variant"
+            )
+    elif expected is not None and record["attack"] == "gaussian":
+        raise SubmissionError(f"{where}: metrics.num_poisons is missing; variant {variant.config!r} has {expected}")
+    if nulls is None and variant is not None and record["attack"] == "gaussian":
+        # The TPRs' resolution (and what verification re-draws) depends on it: a public-variant claim gives it.
+        raise SubmissionError(f"{where}: metrics.num_nulls is missing (the null scores the TPRs were measured with)")
+    if poisons is not None:
+        for name in ("tpr_at_fpr_0.01", "tpr_at_fpr_0.001"):
+            value = metrics.get(name)
+            if value is not None and abs(value * poisons - round(value * poisons)) > TPR_GRID_TOLERANCE * poisons:
+                raise SubmissionError(
+                    f"{where}: metrics.{name} = {_shown(value)} is not a multiple of 1/num_poisons = 1/{poisons}: "
+                    "a TPR is the share of poisons above the threshold"
+                )
     for name in ("tpr_at_fpr_0.01", "tpr_at_fpr_0.001"):
         fpr = float(name.rsplit("_", 1)[1])
         if nulls is not None and metrics.get(name) is not None and nulls < 1 / fpr:
@@ -275,6 +416,46 @@ def _check_record_semantics(where: str, record: dict[str, Any]) -> None:
                 f"{where}: metrics.{name} = {metrics[name]!r} with num_nulls = {nulls}: an FPR of {fpr} "
                 f"cannot be resolved with fewer than {int(round(1 / fpr))} null scores; send null instead"
             )
+    if nulls is not None:
+        nulls = int(nulls)
+        if poisons is not None:
+            high = min(MAX_NULLS, MAX_NULLS_PER_POISON * poisons)
+            if not poisons <= nulls <= high or nulls % poisons:
+                raise SubmissionError(
+                    f"{where}: metrics.num_nulls = {nulls}: expected a multiple of num_poisons = {poisons} "
+                    f"(null draws per poison) from {poisons} to {high:,}"
+                )
+        elif nulls > MAX_NULLS or nulls < 1:
+            raise SubmissionError(f"{where}: metrics.num_nulls = {nulls}: expected 1 to {MAX_NULLS:,}")
+        draws = record.get("scoring", {}).get("null_draws")
+        if poisons is not None and isinstance(draws, int) and draws * poisons != nulls:
+            raise SubmissionError(
+                f"{where}: scoring.null_draws = {draws} but metrics.num_nulls / num_poisons = {nulls / poisons:g}"
+            )
+    stderr = metrics.get("gus_stderr")
+    if stderr is not None:
+        if poisons is None:
+            raise SubmissionError(f"{where}: metrics.gus_stderr needs metrics.num_poisons (the count it comes from)")
+        low, high = STDERR_SPREAD_RANGE
+        if poisons >= 2 and not (stderr > 0 and low <= stderr * math.sqrt(poisons) <= high):
+            raise SubmissionError(
+                f"{where}: metrics.gus_stderr = {_shown(stderr)} with {poisons} poisons implies a score spread of "
+                f"{stderr * math.sqrt(poisons):.3g}; expected gus_stderr > 0 and gus_stderr * sqrt(num_poisons) "
+                f"in [{low}, {high}]"
+            )
+    budget = record.get("budget_fraction")
+    if _is_number(budget):
+        steps = budget * 10**BUDGET_DECIMALS
+        if abs(steps - round(steps)) > 1e-9:  # float error of 0.07 * 10**4 is ~1e-13; 0.05000000001 is 1e-7 off
+            raise SubmissionError(
+                f"{where}: budget_fraction = {_shown(budget)}: give at most {BUDGET_DECIMALS} decimals (e.g. 0.05); "
+                "ranks are per budget, and budgets that print alike must be the same budget"
+            )
+    compute = record.get("compute_used", 0.0)
+    if _is_number(compute) and not compute <= MAX_COMPUTE:
+        raise SubmissionError(
+            f"{where}: compute_used = {_shown(compute)}: expected at most {MAX_COMPUTE:g} forward-equivalents"
+        )
 
 
 def build_submission(
@@ -286,6 +467,8 @@ def build_submission(
     checkpoints: Iterable[str] | Mapping[int, str] | None = None,
     allow_local_checkpoints: bool = False,
     limits: Limits = DEFAULT_LIMITS,
+    catalog: "Catalog | None" = None,
+    on_upload: bool = True,
 ) -> Submission:
     """Validate untrusted pieces and assemble a ``Submission``; raise ``SubmissionError`` on the first problem.
 
@@ -293,6 +476,17 @@ def build_submission(
     ``{"description": ..., "link": ...}``. ``checkpoints`` is either a mapping
     record index -> ``ID[@REVISION]`` or an iterable of ``[INDEX=]ID[@REVISION]``
     strings (the index may be left out when there is one record).
+
+    With a ``catalog`` every record must be on one of its public variants and
+    match that variant's forget size. Records of the reference methods (none,
+    retrain) are refused: references come only from the maintainers
+    (``leaderboard.references``). A record that names a checkpoint must be
+    verifiable: at most ``MAX_VERIFIED_NULL_DRAWS`` null draws per poison.
+
+    ``on_upload=False`` (reading a stored submission back) keeps records on
+    variants the catalog does not list (the table shows them unranked) but
+    still checks those it lists against them, and leaves the null-draw cap to
+    the verifier (it reports the record as failed).
     """
     lines = getattr(records, "lines", None)
     records = list(records)
@@ -304,7 +498,7 @@ def build_submission(
 
     if len(records) > limits.max_records:
         raise SubmissionError(f"{len(records)} records; the limit is {limits.max_records} per submission")
-    name = clean_text("submitter name", submitter, limits.max_name_chars)
+    name = names.check_submitter(submitter, limits.max_name_chars)
     link = clean_link("submitter link", link, limits)
 
     declared: dict[str, dict[str, str | None]] = {}
@@ -313,8 +507,6 @@ def build_submission(
         raise SubmissionError(f"{len(new_methods)} new methods declared; the limit is {limits.max_new_methods}")
     for method, info in new_methods.items():
         method = clean_method_name("new method name", method)
-        if method in METHODS:
-            raise SubmissionError(f"new method name {method!r} is already a known method; use it without declaring it")
         if isinstance(info, str) or info is None:
             info = {"description": info}
         if not isinstance(info, Mapping) or set(info) - {"description", "link"}:
@@ -328,22 +520,54 @@ def build_submission(
         }
 
     seen: dict[str, int] = {}
+    variants_seen: set[tuple[str, str, Any]] = set()
+    seeds_per_row: dict[tuple[Any, ...], int] = {}
     clean_records = []
     for index, record in enumerate(records):
         try:
             validate_record(record, allow_new_method=True)
         except RecordError as exc:
             raise SubmissionError(f"{where(index)}: {exc}") from None
+        if record["method"] in REFERENCE_METHODS:
+            raise SubmissionError(
+                f"{where(index)}: method {record['method']!r} is a reference method; the No-unlearning and "
+                "Retrain rows come only from the maintainers' references, so submit unlearning methods only"
+            )
         if record["method"] not in METHODS and record["method"] not in declared:
             raise SubmissionError(
                 f"{where(index)}: method {record['method']!r} is not a known method ({', '.join(METHODS)}); "
                 "declare it as a new method with a description"
             )
-        _check_record_semantics(where(index), record)
+        check_shown_strings(where(index), record, allow_local=allow_local_checkpoints)
+        variant = None
+        if catalog is not None:
+            from leaderboard.catalog import UnknownVariantError
+
+            try:
+                variant = catalog.get(record["task"], record["attack"], record["dataset"].get("config"))
+            except UnknownVariantError as exc:
+                if on_upload:
+                    raise UnknownVariantError(f"{where(index)}: {exc}") from None
+            if variant is not None:
+                check_dataset_id(where(index), record, variant)
+        check_claims(where(index), record, variant)
+        group = (record["task"], record["attack"], record["dataset"].get("config"))
+        variants_seen.add(group)
+        if len(variants_seen) > limits.max_variants:
+            raise SubmissionError(
+                f"{where(index)}: more than {limits.max_variants} variants in one submission; split the submission"
+            )
         key = record_key(record)
         if key in seen:
             raise DuplicateSubmissionError(f"{where(index)} repeats {where(seen[key])} of the same submission")
         seen[key] = index
+        row = (*group, record["method"], record.get("budget_fraction"))
+        seeds_per_row[row] = seeds_per_row.get(row, 0) + 1
+        if seeds_per_row[row] > limits.max_seeds_per_row:
+            raise SubmissionError(
+                f"{where(index)}: more than {limits.max_seeds_per_row} records of {record['method']} on "
+                f"{group[2]} at budget {record.get('budget_fraction')}; the limit is {limits.max_seeds_per_row} seeds a row"
+            )
         clean_records.append(record)
     unused = sorted(set(declared) - {r["method"] for r in clean_records})
     if unused:
@@ -366,6 +590,12 @@ def build_submission(
             items.append((index_text, ref) if sep else (None, spec))
     if len(items) > len(clean_records):
         raise SubmissionError(f"{len(items)} checkpoints named for {len(clean_records)} records")
+    if on_upload and len(items) > limits.max_checkpoints:
+        # The verifier re-scores at most this many per submission and fails the rest, which then do not rank.
+        raise SubmissionError(
+            f"{len(items)} checkpoints named; at most {limits.max_checkpoints} per submission are re-scored: split "
+            "the file into several submissions"
+        )
     for index, ref in items:
         if index is None:
             if len(clean_records) != 1:
@@ -374,7 +604,7 @@ def build_submission(
                 )
             index = 0
         if isinstance(index, str):
-            if not index.strip().isdigit() or len(index.strip()) > 6:
+            if not re.fullmatch(r"[0-9]{1,6}", index.strip()):  # ASCII digits: "²" or "٣" are digits to str.isdigit
                 raise SubmissionError(f"checkpoint record index {_shown(index)}: expected a whole number")
             index = int(index.strip())
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(clean_records):
@@ -384,6 +614,8 @@ def build_submission(
         if any(r["record"] == index for r in refs):
             raise SubmissionError(f"two checkpoints named for record {index}")
         parsed = parse_checkpoint_ref(f"checkpoint for record {index}", ref, allow_local=allow_local_checkpoints)
+        if on_upload:
+            check_verifiable(f"checkpoint for record {index}", clean_records[index])
         refs.append({"record": index, **parsed})
     refs.sort(key=lambda r: r["record"])
     submission = Submission(
@@ -393,8 +625,15 @@ def build_submission(
     return submission
 
 
-def submission_from_dict(data: Any, *, allow_local_checkpoints: bool = True, limits: Limits = DEFAULT_LIMITS) -> Submission:
-    """Rebuild a stored submission, re-validating every field (stored files are untrusted too)."""
+def submission_from_dict(
+    data: Any, *, allow_local_checkpoints: bool = True, limits: Limits = DEFAULT_LIMITS, catalog: Any = None
+) -> Submission:
+    """Rebuild a stored submission, re-validating every field (stored files are untrusted too).
+
+    With a ``catalog``, records on its public variants are checked against them (forget size, public repo) as on
+    upload, so a file planted in the store cannot skip those checks; records on variants it does not list are kept
+    (shown unranked).
+    """
     if not isinstance(data, dict):
         raise SubmissionError(f"a stored submission must be a JSON object, got {type(data).__name__}")
     known = {"format", "submitter", "new_methods", "checkpoints", "records", "received_at", "id"}
@@ -429,6 +668,8 @@ def submission_from_dict(data: Any, *, allow_local_checkpoints: bool = True, lim
         checkpoints=specs,
         allow_local_checkpoints=allow_local_checkpoints,
         limits=limits,
+        catalog=catalog,
+        on_upload=False,
     )
 
 

@@ -1,15 +1,19 @@
 """Submit a JSONL file of result records to a leaderboard (the library behind ``hf-unlearn submit``).
 
-``leaderboard`` may be
+``leaderboard`` may be (``resolve_target`` decides, and never guesses):
 
-* a local folder (``./board``, ``/data/board``, or any existing path): the
-  submission is validated and stored there; named checkpoints are verified
+* an existing local folder (``./board``, ``/data/board``, ``results/board``):
+  the submission is validated and stored there; named checkpoints are verified
   right away unless ``verify=False``;
 * ``hf://datasets/ORG/NAME`` (or ``datasets/ORG/NAME``): the same, committed to
   that Hub dataset repo (needs write access: HF_TOKEN);
-* a Space id ``ORG/NAME`` or an ``http(s)://`` address of a running Space: the
-  file is uploaded through the Space's ``/submit_jsonl`` API and the Space
-  validates, stores and verifies it.
+* a Space, named explicitly: ``spaces/ORG/NAME`` (or ``hf://spaces/ORG/NAME``)
+  or its ``https://`` address: the file is uploaded through the Space's
+  ``/submit_jsonl`` API and the Space validates, stores and verifies it.
+
+Anything else (``results/board`` that does not exist, a bare ``ORG/NAME``
+that is not a local folder) is an error that says which form to use: a typo
+in a folder name must not send the file to a Space of that name.
 
 Nothing is stored unless every check passes; a rejection raises
 ``SubmissionError`` whose message says what was wrong.
@@ -31,6 +35,74 @@ _SPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$
 API_NAME = "submit_jsonl"
 
 
+class LeaderboardTargetError(SubmissionError):
+    """``--leaderboard`` names nothing usable (no such folder, unreachable Space or repo)."""
+
+
+def resolve_target(target: str | os.PathLike) -> tuple[str, str]:
+    """``(kind, value)`` with kind "local", "hub" (a dataset repo store) or "space"; raises on anything ambiguous.
+
+    Only explicit forms are remote: ``hf://datasets/ORG/NAME`` / ``datasets/ORG/NAME`` (a Hub store),
+    ``spaces/ORG/NAME`` / ``hf://spaces/ORG/NAME`` / ``http(s)://...`` (a Space). An existing path is a
+    local folder. Everything else is refused, telling the user to create the folder or use a remote form.
+    """
+    text = str(target).strip()
+    if text.startswith(("spaces/", "datasets/")) and os.path.lexists(text):
+        # Both a local folder and the short remote form: say which, rather than send the file to the Hub.
+        raise LeaderboardTargetError(
+            f"--leaderboard {text!r} is ambiguous: a local folder of that name exists. Write ./{text} for the "
+            f"folder, or hf://{text} for the Hub"
+        )
+    if text.startswith(("http://", "https://")):
+        return "space", text
+    for prefix in ("hf://spaces/", "spaces/"):
+        if text.startswith(prefix):
+            space = text[len(prefix):].strip("/")
+            if not _SPACE_RE.match(space):
+                raise LeaderboardTargetError(f"--leaderboard {text!r}: expected {prefix}ORG/NAME")
+            return "space", space
+    for prefix in ("hf://datasets/", "datasets/"):
+        if text.startswith(prefix):
+            repo = text[len(prefix):].strip("/")
+            if not _SPACE_RE.match(repo):
+                raise LeaderboardTargetError(f"--leaderboard {text!r}: expected {prefix}ORG/NAME")
+            return "hub", text
+    if text and os.path.isdir(text):
+        return "local", text
+    if text and os.path.exists(text):
+        raise LeaderboardTargetError(f"--leaderboard {text!r} is a file, not a leaderboard folder")
+    raise LeaderboardTargetError(
+        f"--leaderboard {text!r}: no such folder. For a local leaderboard create it first (mkdir -p {text}); "
+        "for a remote one write spaces/ORG/NAME (or https://ORG-NAME.hf.space) or hf://datasets/ORG/NAME"
+    )
+
+
+def default_submitter() -> str:
+    """The Hub login (``huggingface_hub.whoami()``), as ``hf-unlearn submit``'s help promises.
+
+    Raises ``SubmissionError`` with the fix when not logged in or offline.
+    """
+    try:
+        from huggingface_hub import whoami
+
+        info = whoami()
+    except Exception as exc:  # noqa: BLE001 - not logged in, offline, bad token: one clear line
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise SubmissionError(
+            f"no submitter name: not logged in to the Hub ({reason}); run `hf auth login` "
+            "(or set HF_TOKEN), or pass --submitter NAME"
+        ) from None
+    name = info.get("name") if isinstance(info, dict) else None
+    if not isinstance(name, str) or not name:
+        raise SubmissionError("no submitter name: the Hub login has no user name; pass --submitter NAME")
+    return name
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
 @dataclass
 class SubmissionResult:
     submission_id: str
@@ -38,10 +110,19 @@ class SubmissionResult:
     num_records: int
     verification: dict[str, Any] | None = None
     messages: list[str] = field(default_factory=list)
+    num_checkpoints: int = 0  # records that named a checkpoint
 
     @property
     def verified(self) -> bool:
         return bool(self.verification) and self.verification.get("status") == "verified"
+
+    @property
+    def status(self) -> str:
+        """What the board shows for the submission now: the verification's status when it ran, else
+        "pending" (checkpoints named, not verified yet) or "unverified" (no checkpoint named)."""
+        if self.verification:
+            return str(self.verification.get("status"))
+        return "pending" if self.num_checkpoints else "unverified"
 
     def summary(self) -> str:
         lines = [f"accepted submission {self.submission_id[:12]} ({self.num_records} records) into {self.leaderboard}"]
@@ -71,18 +152,24 @@ def verification_messages(verification: Mapping[str, Any] | None) -> list[str]:
     """One line per verified record: its status and, for a mismatch, each differing metric."""
     if not verification:
         return []
-    lines = [f"verification: {verification['status']}"]
-    for entry in verification.get("records", []):
-        line = f"  record {entry['record']} ({entry.get('checkpoint')}): {entry['status']}"
+    # Read defensively: the document may come back from a remote Space.
+    lines = [f"verification: {verification.get('status')}"]
+    records = verification.get("records")
+    for entry in records if isinstance(records, list) else []:
+        if not isinstance(entry, Mapping):
+            continue
+        line = f"  record {entry.get('record')} ({entry.get('checkpoint')}): {entry.get('status')}"
         if entry.get("error"):
             line += f" - {entry['error']}"
         lines.append(line)
-        for metric, d in sorted((entry.get("diffs") or {}).items()):
-            if not d["ok"]:
+        diffs = entry.get("diffs")
+        for metric, d in sorted(diffs.items() if isinstance(diffs, Mapping) else []):
+            if isinstance(d, Mapping) and not d.get("ok", True):
+                diff, tol = d.get("diff"), d.get("tolerance")
                 lines.append(
-                    f"    {metric}: claimed {d['claimed']}, recomputed {d['recomputed']}, "
-                    f"difference {d['diff'] if d['diff'] is None else format(d['diff'], '+.6g')} "
-                    f"(tolerance {d['tolerance']:.3g})"
+                    f"    {metric}: claimed {d.get('claimed')}, recomputed {d.get('recomputed')}, "
+                    f"difference {format(diff, '+.6g') if isinstance(diff, (int, float)) else diff} "
+                    f"(tolerance {format(tol, '.3g') if isinstance(tol, (int, float)) else tol})"
                 )
     return lines
 
@@ -110,29 +197,32 @@ def submit_records(
         checkpoints=checkpoints,
         allow_local_checkpoints=store.allow_local_checkpoints,
         limits=limits,
+        catalog=getattr(store, "catalog", None),
     )
     stored = store.add(submission)
-    result = SubmissionResult(stored.id, str(getattr(store, "repo_id", store.root)), len(submission.records))
+    result = SubmissionResult(stored.id, str(getattr(store, "repo_id", store.root)), len(submission.records),
+                              num_checkpoints=len(submission.checkpoints))
     if submission.checkpoints and verify:
-        from leaderboard.verify import verify_and_store
+        # Imported here: verification pulls in multiprocessing and the checkpoint loader.
+        from leaderboard.verify import VerificationNotConfigured, verify_and_store
 
-        result.verification = verify_and_store(
-            store, stored.id, score_fn=score_fn, public_datasets=public_datasets
-        )
-        result.messages += verification_messages(result.verification)
+        try:
+            result.verification = verify_and_store(store, stored.id, score_fn=score_fn, public_datasets=public_datasets)
+        except VerificationNotConfigured as exc:
+            # Raised before any scoring (no public datasets, or no verifier key to sign results with), after the
+            # submission was stored: only the operator can fix this, so the submitter gets the stored id and a
+            # clear status, not a traceback.
+            result.messages.append(
+                f"verification: pending - checkpoints named, but not verified here: {exc}. The submission is "
+                "stored and shows as pending until a leaderboard with public datasets verifies it"
+            )
+        else:
+            result.messages += verification_messages(result.verification)
     elif submission.checkpoints:
         result.messages.append("checkpoints named; verification skipped (verify=False): the entry shows as pending")
     else:
         result.messages.append("no checkpoint named: the entry is shown as unverified")
     return result
-
-
-def _is_remote(target: str) -> bool:
-    if target.startswith(("http://", "https://")):
-        return True
-    if target.startswith(("hf://", "datasets/")) or os.path.exists(target):
-        return False
-    return bool(_SPACE_RE.match(target))
 
 
 def submit_file(
@@ -148,25 +238,45 @@ def submit_file(
     public_datasets: Mapping[str, str] | None = None,
     rate_limit: RateLimit | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    catalog: Any = None,
 ) -> SubmissionResult:
-    """Submit the JSONL file at ``path`` to ``leaderboard`` (a folder, ``hf://datasets/ORG/NAME``, or a Space).
+    """Submit the JSONL file at ``path`` to ``leaderboard`` (see ``resolve_target`` for the accepted forms).
 
-    ``submitter`` defaults to the login name. ``checkpoints`` are
+    ``submitter`` defaults to the Hub login (``default_submitter``). ``catalog``
+    (default: ``LEADERBOARD_DATASETS``) restricts a local or Hub store to the
+    public variants. ``checkpoints`` are
     ``[INDEX=]ID[@REVISION]`` strings (INDEX may be left out for a one-record
     file). ``new_methods`` maps a declared method name to its description.
     Raises ``SubmissionError`` with the reason on rejection.
     """
-    if submitter is None:
-        import getpass
-
-        submitter = getpass.getuser()
+    kind, target = resolve_target(leaderboard)
     data = read_upload(path, limits)
-    target = str(leaderboard)
-    if _is_remote(target):
-        return _submit_to_space(
-            path, target, submitter=submitter, link=link, new_methods=new_methods, checkpoints=checkpoints
-        )
-    store = open_store(target, rate_limit=rate_limit, limits=limits)
+    if submitter is None:
+        submitter = default_submitter()
+    if kind == "space":
+        try:
+            return _submit_to_space(
+                path, target, submitter=submitter, link=link, new_methods=new_methods, checkpoints=checkpoints
+            )
+        except SubmissionError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - offline, no such Space, no API: one clear line
+            raise LeaderboardTargetError(
+                f"cannot reach the Space {target}: {type(exc).__name__}: {_one_line(exc)}"
+            ) from None
+    if catalog is None:
+        from leaderboard.catalog import Catalog, CatalogError
+
+        try:
+            catalog = Catalog.from_env()
+        except CatalogError as exc:  # the operator's setting, read before anything is stored: one clear line
+            raise LeaderboardTargetError(f"cannot read the public datasets (LEADERBOARD_DATASETS): {exc}") from None
+    try:
+        store = open_store(target, rate_limit=rate_limit, limits=limits, catalog=catalog)
+    except Exception as exc:  # noqa: BLE001 - e.g. the Hub repo is unreachable
+        if kind == "local":
+            raise
+        raise LeaderboardTargetError(f"cannot open {target}: {type(exc).__name__}: {_one_line(exc)}") from None
     return submit_records(
         data,
         store,
@@ -199,6 +309,7 @@ def _submit_to_space(
     info = {"description": info} if isinstance(info, str) or info is None else dict(info)
     if isinstance(checkpoints, Mapping):
         checkpoints = [f"{i}={ref}" for i, ref in checkpoints.items()]
+    checkpoints = [c for c in checkpoints or [] if isinstance(c, str) and c.strip()]
     client = Client(target, verbose=False)
     reply = client.predict(
         handle_file(str(path)),
@@ -207,7 +318,7 @@ def _submit_to_space(
         method_name,
         info.get("description") or "",
         info.get("link") or "",
-        "\n".join(checkpoints or []),
+        "\n".join(checkpoints),
         api_name=f"/{API_NAME}",
     )
     if isinstance(reply, str):
@@ -216,5 +327,5 @@ def _submit_to_space(
         raise SubmissionError(reply.get("error") or "the Space rejected the submission without a reason")
     return SubmissionResult(
         reply["submission_id"], target, int(reply["num_records"]), reply.get("verification"),
-        list(reply.get("messages") or []),
+        list(reply.get("messages") or []), num_checkpoints=len(checkpoints),
     )

@@ -1,33 +1,71 @@
-"""Re-score a submitted checkpoint on the public dataset variant and compare with the claim.
+"""Re-score a submitted checkpoint on the public variant and compare with the claim, with bounded work.
 
-A submission may name, per record, the unlearned checkpoint the record was
-scored on (a Hub model id, or a local folder where the store allows it).
-``verify_submission`` loads it (safetensors only, through
-``hf_unlearn.scoring.score_checkpoint``; nothing is unpickled and no remote code
-runs), recomputes the record's metrics on the public variant with the same
-number of null draws, and compares metric by metric within ``TOLERANCES``:
+What "verified" means here, and only this: *this checkpoint (Hub id at this
+commit), scored on this public variant, gives these numbers*. The method and
+the compute budget a record names are the submitter's claims; nothing here
+checks them.
 
-* accuracies are a deterministic function of weights and data: 1e-6;
-* GUS and its standard error do not depend on the null draws: 1e-4
-  (float summation order differs between machines);
-* TPR@FPR moves in steps of 1/num_poisons when one poison crosses the
-  threshold: one step;
-* AUC: 1e-3; counts (num_poisons, num_nulls): exact.
+How (``verify_submission``):
 
-Each record ends ``verified`` (every recomputed metric that was claimed is
-within tolerance), ``mismatch`` (the differences are stored and shown),
-``failed`` (the checkpoint could not be scored; the reason is stored) or
-``unsupported`` (no scorer for that attack yet).
+* **Only the configured public datasets.** The variant is looked up in the
+  ``Catalog`` (``LEADERBOARD_DATASETS``); the record's own ``dataset.id`` is
+  never used. Without a catalog verification refuses to start
+  (``VerificationNotConfigured``). A record whose variant is not public fails
+  with a message naming the known ones.
+* **Safetensors only, pinned architecture, capped size**: see
+  ``leaderboard.safe_load`` (a Hub id always goes to the Hub; a local path
+  only with the operator flag ``LEADERBOARD_ALLOW_LOCAL=1`` and only when it
+  is written as a path).
+* **Bounded work**: null draws per poison at most ``max_null_draws`` and in
+  all at most ``max_total_nulls`` (a record asking more is refused, not
+  scored); at most ``max_checkpoints`` checkpoints per submission; the scoring
+  runs in a child process (multiprocessing ``spawn``) that is killed when the
+  submission's ``timeout_s`` runs out; downloads go to a temporary folder
+  deleted afterwards. ``leaderboard.verify_worker`` adds the bounded queue.
+* **Fixed scoring seed**: the null draws use ``scoring_seed`` (0, the
+  ``ScoringConfig`` default) whatever the record says, so a submitter cannot
+  shop for a lucky seed.
+
+Tolerances (``TOLERANCES``): accuracies 1e-6 (deterministic given weights and
+data); GUS and its standard error 1e-4 (independent of the null draws; float
+summation order differs between machines); TPR@FPR one step of
+1/num_poisons; AUC 1e-3; counts exact.
+
+Each record ends ``verified``, ``mismatch`` (differences stored), ``failed``
+(not scored: the reason is stored, without any path of this machine) or
+``unsupported`` (no scorer or pinned architecture for that task/attack yet).
+The document is signed with ``leaderboard.attest.sign`` when a verifier key
+is configured.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import multiprocessing
 import os
+import pickle
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from leaderboard.safe_load import (
+    DEFAULT_CHECKPOINT_LIMITS,
+    TASK_NUM_CLASSES,
+    CheckpointLimits,
+    CheckpointRefused,
+    check_revision,
+    is_explicit_local_path,
+    is_hub_id,
+)
 from leaderboard.store import LocalStore, StoredSubmission
+from leaderboard.submission import DEFAULT_LIMITS as SUBMISSION_LIMITS
+from leaderboard.submission import MAX_VERIFIED_NULL_DRAWS
 
 ScoreFn = Callable[..., dict]
 
@@ -46,13 +84,57 @@ TOLERANCES: dict[str, float | str] = {
 SUPPORTED_ATTACKS = ("gaussian",)
 DEFAULT_NULL_DRAWS = 40  # hf_unlearn.config.ScoringConfig's default, used when a record has no counts
 DEFAULT_SCORING_SEED = 0  # hf_unlearn.config.ScoringConfig's default null-noise seed
+ENV_TIMEOUT = "LEADERBOARD_VERIFY_TIMEOUT"
+ENV_ALLOW_LOCAL = "LEADERBOARD_ALLOW_LOCAL"
+RECORD_STATUSES = ("verified", "mismatch", "failed", "unsupported")
 
 
-def default_score_fn(checkpoint: str, dataset: str, config: str, **kwargs: Any) -> dict:
-    """``hf_unlearn.scoring.score_checkpoint``, imported only when a verification runs (it imports torch)."""
-    from hf_unlearn.scoring import score_checkpoint
+class VerificationNotConfigured(RuntimeError):
+    """No public datasets are configured, so there is nothing trustworthy to score on."""
 
-    return score_checkpoint(checkpoint, dataset, config, **kwargs)
+
+class VerificationRefused(ValueError):
+    """A record asks for more work than the limits allow; the message is safe to show publicly."""
+
+
+@dataclass(frozen=True)
+class VerifyLimits:
+    """Caps on the work one submission can cause (see docs/leaderboard-verification.md)."""
+
+    max_null_draws: int = MAX_VERIFIED_NULL_DRAWS  # null draws per poison (uploads naming a checkpoint: the same cap)
+    max_total_nulls: int = 1_000_000  # null draws per record, over all poisons
+    max_checkpoints: int = SUBMISSION_LIMITS.max_checkpoints  # re-scored per submission (uploads: the same cap)
+    timeout_s: float = 900.0  # wall time of one submission's scoring child process
+    checkpoint: CheckpointLimits = field(default_factory=CheckpointLimits)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "max_null_draws": self.max_null_draws,
+            "max_total_nulls": self.max_total_nulls,
+            "max_checkpoints": self.max_checkpoints,
+            "timeout_s": self.timeout_s,
+            **self.checkpoint.as_dict(),
+        }
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "VerifyLimits":
+        """The defaults, with ``LEADERBOARD_VERIFY_TIMEOUT`` (seconds) if set."""
+        value = environ.get(ENV_TIMEOUT, "").strip()
+        if not value:
+            return cls()
+        try:
+            timeout = float(value)
+        except ValueError:
+            timeout = float("nan")
+        if not math.isfinite(timeout) or timeout <= 0:
+            raise ValueError(f"{ENV_TIMEOUT}={value!r}: expected a positive number of seconds, e.g. 900")
+        return cls(timeout_s=timeout)
+
+
+DEFAULT_LIMITS = VerifyLimits()
+
+
+# --------------------------------------------------------------------------------------------- comparing
 
 
 def tolerance(metric: str, claimed_metrics: Mapping[str, Any]) -> float:
@@ -84,93 +166,479 @@ def compare(claimed: Mapping[str, Any], recomputed: Mapping[str, Any]) -> dict[s
     return out
 
 
-def _null_draws(metrics: Mapping[str, Any]) -> int:
-    poisons, nulls = metrics.get("num_poisons"), metrics.get("num_nulls")
-    if poisons and nulls and nulls % poisons == 0:
-        return int(nulls // poisons)
-    return DEFAULT_NULL_DRAWS
+def null_draws_for(metrics: Mapping[str, Any], public_poisons: int | None, limits: VerifyLimits = DEFAULT_LIMITS
+                   ) -> int:
+    """Null draws per poison to reproduce the record's ``num_nulls``, within the limits (else refused).
+
+    The total is bounded with the public variant's forget size when the
+    catalog knows it (the claimed ``num_poisons`` otherwise; the child checks
+    the real split size again before drawing).
+    """
+
+    def whole(value: Any) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        return int(value) if math.isfinite(value) and float(value).is_integer() and value >= 1 else None
+
+    poisons, nulls = whole(metrics.get("num_poisons")), whole(metrics.get("num_nulls"))
+    if poisons and nulls:
+        if nulls % poisons:
+            raise VerificationRefused(
+                f"num_nulls={nulls} is not a multiple of num_poisons={poisons}: scoring draws the same number of "
+                "null scores for every poison (hf-unlearn score --null-draws)"
+            )
+        draws = nulls // poisons
+    else:
+        draws = DEFAULT_NULL_DRAWS
+    if draws > limits.max_null_draws:
+        raise VerificationRefused(
+            f"the record asks for {draws:,} null draws per poison; verification draws at most "
+            f"{limits.max_null_draws} per poison: rescore with --null-draws {limits.max_null_draws} or fewer"
+        )
+    total = draws * (public_poisons or poisons or 0)
+    if total > limits.max_total_nulls:
+        raise VerificationRefused(
+            f"the record needs {total:,} null draws; verification draws at most {limits.max_total_nulls:,} per record"
+        )
+    return draws
+
+
+# --------------------------------------------------------------------------------------------- public errors
+
+# A path of this machine: "/x/y", "~/x", "C:\x". Not preceded by a letter, digit, ':' or '/' (so URLs stay).
+_PATH_RE = re.compile(r"(?<![\w:/.~-])(?:~|[A-Za-z]:\\|/)[^\s'\"<>|,;()\[\]]*")
+
+
+def scrub(text: str, limit: int = 300) -> str:
+    """``text`` with anything that looks like a file path replaced by ``<path>``, on one line, shortened."""
+    text = _PATH_RE.sub("<path>", " ".join(str(text).split()))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def public_reason(exc: BaseException) -> str:
+    """What went wrong, in words safe to show on a public page (no paths, no tracebacks)."""
+    from leaderboard.catalog import UnknownVariantError
+
+    if isinstance(exc, (CheckpointRefused, VerificationRefused, UnknownVariantError, VerificationNotConfigured)):
+        return scrub(str(exc), 500)
+    try:
+        from huggingface_hub import errors as hf_errors
+    except ImportError:  # pragma: no cover - huggingface_hub is a dependency
+        hf_errors = None
+    if hf_errors is not None:
+        if isinstance(exc, hf_errors.GatedRepoError):
+            return "the model repo is gated; verification reads public repos only"
+        if isinstance(exc, hf_errors.RepositoryNotFoundError):
+            return "the model repo was not found on the Hub (or it is private); check the id"
+        if isinstance(exc, hf_errors.RevisionNotFoundError):
+            return "the revision was not found in the model repo; check the branch, tag or commit"
+        if isinstance(exc, hf_errors.EntryNotFoundError):
+            return "a file the Hub listed could not be downloaded; try again"
+        if isinstance(exc, hf_errors.HfHubHTTPError):
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            return f"the Hub answered HTTP {status or 'error'}; try again later"
+        if isinstance(exc, getattr(hf_errors, "OfflineModeIsEnabled", ())):
+            return "the verifier cannot reach the Hub (offline mode)"
+    if isinstance(exc, MemoryError):
+        return "the scoring ran out of memory"
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return "could not reach the Hub; try again later"
+    return f"could not score the checkpoint: {type(exc).__name__}: {scrub(str(exc), 200)}"
+
+
+# --------------------------------------------------------------------------------------------- scoring (child)
+
+_VARIANT_CACHE: dict[tuple[str, str, str | None], Any] = {}
+
+
+def score_public_variant(
+    checkpoint: str,
+    dataset: str,
+    config: str,
+    *,
+    null_draws: int,
+    seed: int = DEFAULT_SCORING_SEED,
+    batch_size: int = 256,
+    revision: str | None = None,
+    dataset_revision: str | None = None,
+    allow_local: bool = False,
+    num_classes: int = 10,
+    max_total_nulls: int = DEFAULT_LIMITS.max_total_nulls,
+    limits: CheckpointLimits = DEFAULT_CHECKPOINT_LIMITS,
+    workdir: str | None = None,
+    **_: Any,
+) -> dict[str, Any]:
+    """The record's metrics for a checkpoint on a public Gaussian variant, loaded through ``safe_load``.
+
+    The same computation as ``hf_unlearn.scoring.score_checkpoint`` (same
+    functions, same order), but with the checked model instead of
+    ``load_checkpoint``; adds ``checkpoint_revision`` (the commit scored)
+    and ``weights_sha256`` (the SHA-256 of the weights file scored). Meant to
+    run in the verification child process (imports torch).
+    """
+    from hf_unlearn.scoring import gaussian_scores
+    from hf_unlearn.train import accuracy
+    from hf_unlearn.variant import image_split, load_variant, variant_config
+
+    from leaderboard.safe_load import fetch_checkpoint, load_resnet
+
+    dest = Path(workdir or tempfile.mkdtemp(prefix="hf-unlearn-ckpt-")) / "downloads"
+    fetched = fetch_checkpoint(checkpoint, revision, dest, allow_local=allow_local, limits=limits)
+    model = load_resnet(fetched, num_classes, limits)
+    key = (dataset, config, dataset_revision)
+    if key not in _VARIANT_CACHE:
+        ds = load_variant(dataset, config, revision=dataset_revision)
+        _VARIANT_CACHE[key] = (image_split(ds["forget"]), image_split(ds["test"]), variant_config(config).eps)
+    forget, test, eps = _VARIANT_CACHE[key]
+    if len(forget) * null_draws > max_total_nulls:
+        raise VerificationRefused(
+            f"{len(forget):,} poisons x {null_draws} draws is over the {max_total_nulls:,} null draws allowed "
+            "per record"
+        )
+    scores = gaussian_scores(model, forget, eps, null_draws=null_draws, seed=seed, batch_size=batch_size)
+    summary = scores.summary()
+    keys = ("gus", "gus_stderr", "tpr_at_fpr_0.01", "tpr_at_fpr_0.001", "auc", "num_poisons", "num_nulls")
+    return {
+        "test_accuracy": accuracy(model, test),
+        "forget_accuracy": accuracy(model, forget),
+        **{k: summary[k] for k in keys},
+        "checkpoint_revision": fetched.revision,
+        "weights_sha256": _sha256_file(fetched.weights_path),
+    }
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _run_calls(conn: Any, score_fn: ScoreFn, calls: list[dict[str, Any]], cwd: str | None) -> None:
+    """Score each call and send ``(index, ok, metrics-or-reason)``; the child process's whole life."""
+    if cwd is not None:
+        os.chdir(cwd)  # an empty folder: no relative id can resolve to a file of the server
+    try:
+        os.nice(10)  # scoring yields the CPU to the Space's web server
+    except (AttributeError, OSError):
+        pass
+    for i, call in enumerate(calls):
+        try:
+            out = score_fn(call["checkpoint"], call["dataset"], call["config"], **call["kwargs"])
+            if not isinstance(out, Mapping):
+                raise TypeError(f"the scorer returned {type(out).__name__}, not a mapping of metrics")
+            conn.send((i, True, dict(out)))
+        except Exception as exc:  # noqa: BLE001 - an untrusted checkpoint may fail in any way; report why
+            conn.send((i, False, public_reason(exc)))
+    conn.close()
+
+
+def run_isolated(score_fn: ScoreFn, calls: list[dict[str, Any]], timeout_s: float, cwd: str) -> list[tuple[bool, Any]]:
+    """Run the calls in one ``spawn`` child process; kill it when ``timeout_s`` is spent.
+
+    Returns one ``(ok, metrics-or-reason)`` per call; calls not finished in
+    time fail with the time limit as the reason, calls lost to a crash with
+    the exit code. ``score_fn`` must be picklable (a module-level function).
+    """
+    try:
+        pickle.dumps(score_fn)
+    except Exception as exc:  # noqa: BLE001
+        raise TypeError(
+            f"score_fn {score_fn!r} cannot run in a child process (not picklable: {type(exc).__name__}); "
+            "use a module-level function, or isolate=False in tests"
+        ) from None
+    ctx = multiprocessing.get_context("spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_run_calls, args=(sender, score_fn, calls, cwd), name="hf-unlearn-verify", daemon=True)
+    results: dict[int, tuple[bool, Any]] = {}
+    deadline = time.monotonic() + timeout_s
+    proc.start()
+    sender.close()
+    timed_out = False
+    try:
+        while len(results) < len(calls):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            if receiver.poll(min(remaining, 0.5)):
+                try:
+                    i, ok, value = receiver.recv()
+                except (EOFError, OSError):
+                    break
+                results[i] = (bool(ok), value)
+            elif not proc.is_alive() and not receiver.poll(0):
+                break
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+        proc.join(5)
+        receiver.close()
+    for i in range(len(calls)):
+        if i not in results:
+            if timed_out:
+                results[i] = (False, f"scoring did not finish within the verification time limit of {timeout_s:g} s")
+            else:
+                results[i] = (False, f"the scoring process ended unexpectedly (exit code {proc.exitcode})")
+    return [results[i] for i in range(len(calls))]
+
+
+def _run_in_process(score_fn: ScoreFn, calls: list[dict[str, Any]]) -> list[tuple[bool, Any]]:
+    out = []
+    for call in calls:
+        try:
+            out.append((True, dict(score_fn(call["checkpoint"], call["dataset"], call["config"], **call["kwargs"]))))
+        except Exception as exc:  # noqa: BLE001
+            out.append((False, public_reason(exc)))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- verifying
+
+
+def _env_flag(name: str, environ: Mapping[str, str] = os.environ) -> bool:
+    return environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+def _resolve_catalog(catalog: Any, public_datasets: Mapping[str, str] | None, allow_local: bool | None
+                     ) -> tuple[Any, bool]:
+    """The catalog to score on and the operator's local-path flag (explicit, else the catalog's, else the env)."""
+    if allow_local is None:
+        flag = getattr(catalog, "allow_local", None)
+        allow_local = _env_flag(ENV_ALLOW_LOCAL) if flag is None else bool(flag)
+    if catalog is None and public_datasets is not None:
+        from leaderboard.catalog import Catalog
+
+        catalog = Catalog.from_mapping(dict(public_datasets), allow_local=allow_local)
+    if catalog is None:
+        raise VerificationNotConfigured(
+            "verification needs the public datasets to score on: set LEADERBOARD_DATASETS="
+            "cifar10/gaussian=ORG/poisoned-cifar10-gaussian (or pass a Catalog); it never scores on the dataset a "
+            "submission names"
+        )
+    return catalog, allow_local
+
+
+def _check_checkpoint_id(checkpoint: str, revision: str | None, allow_local: bool) -> None:
+    """Refuse, before any work, an id that is neither a Hub model id nor an allowed explicit local path."""
+    check_revision(revision)
+    if isinstance(checkpoint, str) and (is_hub_id(checkpoint) or (allow_local and is_explicit_local_path(checkpoint))):
+        return
+    if isinstance(checkpoint, str) and (is_explicit_local_path(checkpoint) or checkpoint.startswith("~")):
+        raise CheckpointRefused(
+            "local checkpoint paths are not accepted here (operator flag LEADERBOARD_ALLOW_LOCAL=1 is off); "
+            "name a Hub model id ORG/NAME"
+        )
+    raise CheckpointRefused("the checkpoint is not a Hub model id ORG/NAME")
+
+
+def _dataset_source(repo: str, allow_local: bool) -> tuple[str, bool, str]:
+    """(what to load, is it a local folder, what to show). A Hub id is loaded from the Hub, never locally."""
+    if allow_local and Path(repo).is_dir():
+        return str(Path(repo).resolve()), True, f"local:{Path(repo).name}"
+    if is_hub_id(repo):
+        return repo, False, repo
+    raise CheckpointRefused("the configured public dataset is neither a Hub dataset id nor an allowed folder")
+
+
+def _overall(statuses: list[str]) -> str:
+    if not statuses:
+        return "unsupported"
+    if all(s == "verified" for s in statuses):
+        return "verified"
+    for status in ("mismatch", "failed"):
+        if status in statuses:
+            return status
+    return "unsupported"
 
 
 def verify_submission(
     stored: StoredSubmission,
     *,
-    score_fn: ScoreFn | None = None,
+    catalog: Any = None,
     public_datasets: Mapping[str, str] | None = None,
+    score_fn: ScoreFn | None = None,
+    limits: VerifyLimits = DEFAULT_LIMITS,
+    allow_local: bool | None = None,
     allow_local_checkpoints: bool = True,
+    isolate: bool = True,
     scoring_seed: int = DEFAULT_SCORING_SEED,
     batch_size: int = 256,
+    signing_key: bytes | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Verify every record of ``stored`` that names a checkpoint; return the verification document.
 
-    ``public_datasets`` maps ``"task/attack"`` to the public dataset (Hub id or
-    folder) to score on; without it the record's own ``dataset.id`` is used
-    (right for a local leaderboard whose records point at local variants).
+    ``catalog`` (a ``leaderboard.catalog.Catalog``) says where each public
+    variant lives; ``public_datasets`` (``{"task/attack": "ORG/REPO"}``) builds
+    one. Neither: ``VerificationNotConfigured``. ``allow_local`` is the
+    operator flag (default: the catalog's ``allow_local`` attribute if it has
+    one, else ``LEADERBOARD_ALLOW_LOCAL``); a local
+    checkpoint folder also needs ``allow_local_checkpoints`` (the store's).
+    ``score_fn(checkpoint, dataset, config, **kwargs)`` defaults to
+    ``score_public_variant``; with ``isolate`` (the default) it runs in a
+    child process killed after ``limits.timeout_s``; ``isolate=False`` is for
+    tests with in-process fakes. ``signing_key``: sign with
+    ``leaderboard.attest.sign``.
     """
-    score_fn = score_fn or default_score_fn
-    results = []
-    for ref in stored.submission.checkpoints:
-        index = ref["record"]
-        record = stored.submission.records[index]
-        entry: dict[str, Any] = {"record": index, "checkpoint": ref["id"], "revision": ref.get("revision")}
-        key = f"{record['task']}/{record['attack']}"
-        dataset = record["dataset"]["id"] if public_datasets is None else public_datasets.get(key)
-        entry.update({"dataset": dataset, "config": record["dataset"].get("config")})
-        if record["attack"] not in SUPPORTED_ATTACKS or dataset is None:
-            entry.update(status="unsupported", error=f"no public variant or scorer for {key} yet")
-            results.append(entry)
-            continue
-        if not allow_local_checkpoints and ref["id"].startswith(("/", ".")):
-            entry.update(status="failed", error="local checkpoint paths are not accepted here; name a Hub model id")
-            results.append(entry)
-            continue
-        try:
-            recomputed = score_fn(
-                ref["id"],
-                dataset,
-                record["dataset"]["config"],
-                null_draws=_null_draws(record["metrics"]),
-                seed=int(record.get("scoring", {}).get("seed", scoring_seed)),
-                batch_size=batch_size,
-                revision=ref.get("revision"),
-            )
-        except Exception as exc:  # an untrusted checkpoint may fail in any way; record why, never crash the Space
-            entry.update(status="failed", error=f"could not score the checkpoint: {type(exc).__name__}: {exc}"[:500])
-            results.append(entry)
-            continue
-        diffs = compare(record["metrics"], recomputed)
-        entry["diffs"] = diffs
-        if not diffs:
-            entry.update(status="failed", error="the scorer returned none of the claimed metrics")
-        else:
-            entry["status"] = "verified" if all(d["ok"] for d in diffs.values()) else "mismatch"
-        results.append(entry)
-    statuses = [e["status"] for e in results]
-    if not statuses:
-        overall = "unsupported"
-    elif all(s == "verified" for s in statuses):
-        overall = "verified"
-    elif "mismatch" in statuses:
-        overall = "mismatch"
-    elif "failed" in statuses:
-        overall = "failed"
-    else:
-        overall = "unsupported"
-    return {
+    from leaderboard.catalog import UnknownVariantError
+
+    catalog, allow_local = _resolve_catalog(catalog, public_datasets, allow_local)
+    score_fn = score_fn or score_public_variant
+    workdir = Path(tempfile.mkdtemp(prefix="hf-unlearn-verify-"))
+    cwd = workdir / "cwd"
+    cwd.mkdir()
+    entries: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []
+    try:
+        for n, ref in enumerate(stored.submission.checkpoints):
+            index = ref["record"]
+            record = stored.submission.records[index]
+            task, attack, variant_name = record["task"], record["attack"], record["dataset"].get("config")
+            entry: dict[str, Any] = {
+                "record": index,
+                "status": "failed",
+                "checkpoint": ref["id"],
+                "revision": ref.get("revision"),  # replaced by the commit sha that was scored
+                "requested_revision": ref.get("revision"),
+                "dataset": None,
+                "config": variant_name if isinstance(variant_name, str) else None,
+                "dataset_revision": None,
+                "recomputed": None,
+                "diffs": {},
+                "reason": "",
+            }
+            entries.append(entry)
+            try:
+                if n >= limits.max_checkpoints:
+                    raise VerificationRefused(
+                        f"at most {limits.max_checkpoints} checkpoints are re-scored per submission; "
+                        "split the file into several submissions"
+                    )
+                _check_checkpoint_id(ref["id"], ref.get("revision"), bool(allow_local and allow_local_checkpoints))
+                variant = catalog.get(task, attack, variant_name)
+                source, local_dataset, shown = _dataset_source(variant.repo, allow_local)
+                entry.update(dataset=shown, config=variant.config, dataset_revision=variant.revision)
+                if attack not in SUPPORTED_ATTACKS or task not in TASK_NUM_CLASSES:
+                    entry.update(status="unsupported", reason=f"no scorer or pinned network for {task}/{attack} yet")
+                    continue
+                draws = null_draws_for(record["metrics"], variant.num_poisons, limits)
+                entry["null_draws"] = draws
+            except (UnknownVariantError, VerificationRefused, CheckpointRefused) as exc:
+                entry["reason"] = public_reason(exc)
+                continue
+            checkpoint = ref["id"]
+            if not is_hub_id(checkpoint):  # an allowed explicit path: absolute, since the child runs elsewhere
+                checkpoint = str(Path(checkpoint).expanduser().resolve())
+            calls.append({
+                "checkpoint": checkpoint,
+                "dataset": source,
+                "config": variant.config,
+                "kwargs": {
+                    "null_draws": draws,
+                    "seed": int(scoring_seed),
+                    "batch_size": int(batch_size),
+                    "revision": ref.get("revision"),
+                    "dataset_revision": variant.revision,
+                    "allow_local": bool(allow_local and allow_local_checkpoints),
+                    "num_classes": TASK_NUM_CLASSES[task],
+                    "max_total_nulls": limits.max_total_nulls,
+                    "limits": limits.checkpoint,
+                    "workdir": str(workdir),
+                    "local_dataset": local_dataset,
+                },
+            })
+            pending.append(entry)
+        if calls:
+            if isolate:
+                outcomes = run_isolated(score_fn, calls, limits.timeout_s, str(cwd))
+            else:
+                outcomes = _run_in_process(score_fn, calls)
+            for entry, (ok, value) in zip(pending, outcomes):
+                _finish(entry, stored.submission.records[entry["record"]]["metrics"], ok, value)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    for entry in entries:
+        if entry["status"] in ("failed", "unsupported"):
+            entry["error"] = entry["reason"]  # the field ranking.py shows
+    verification = {
         "submission": stored.id,
-        "status": overall,
+        "status": _overall([e["status"] for e in entries]),
         "checked_at": (now or datetime.now(timezone.utc)).isoformat(timespec="microseconds"),
-        "scoring_seed": scoring_seed,
-        "records": results,
+        "scoring_seed": int(scoring_seed),
+        "limits": limits.as_dict(),
+        "records": entries,
     }
+    if signing_key:
+        from leaderboard.attest import sign
+
+        verification = sign(verification, stored.id, signing_key)
+    return verification
+
+
+def _finish(entry: dict[str, Any], claimed: Mapping[str, Any], ok: bool, value: Any) -> None:
+    if not ok:
+        entry.update(status="failed", reason=str(value))
+        return
+    recomputed = dict(value)
+    revision = recomputed.pop("checkpoint_revision", None)
+    if isinstance(revision, str):
+        entry["revision"] = revision
+    weights = recomputed.pop("weights_sha256", None)
+    if isinstance(weights, str) and re.fullmatch(r"[0-9a-f]{64}", weights):
+        entry["weights_sha256"] = weights  # the exact bytes scored, also for a local folder (no commit)
+    recomputed = {k: v for k, v in recomputed.items() if k in TOLERANCES or k == "zero_gradients"}
+    entry["recomputed"] = {k: (None if v is None else float(v)) for k, v in recomputed.items()
+                           if v is None or isinstance(v, (int, float))}
+    diffs = compare(claimed, recomputed)
+    entry["diffs"] = diffs
+    if not diffs:
+        entry.update(status="failed", reason="the scorer returned none of the claimed metrics")
+        return
+    bad = sorted(m for m, d in diffs.items() if not d["ok"])
+    if bad:
+        entry.update(status="mismatch", reason=f"{len(bad)} metric(s) differ beyond tolerance: {', '.join(bad)}")
+    else:
+        entry.update(status="verified", reason="")
 
 
 def verify_and_store(store: LocalStore, submission_id: str, **kwargs: Any) -> dict[str, Any]:
-    """Verify a stored submission and add the verification document to the store."""
+    """Verify a stored submission and add the (signed) verification document to the store.
+
+    Without ``catalog``/``public_datasets`` the store's ``catalog`` is used,
+    else the environment's (``Catalog.from_env``); ``limits`` default to
+    ``VerifyLimits.from_env`` (``LEADERBOARD_VERIFY_TIMEOUT``). The store signs
+    the document with its ``verifier_key`` (``leaderboard.attest``) when it
+    adds it; without a key (a Hub store without ``LEADERBOARD_VERIFIER_KEY``)
+    it raises ``VerificationNotConfigured`` before scoring anything.
+    """
     stored = store.get(submission_id)
     if stored is None:
-        raise KeyError(f"no submission {submission_id!r} in {store}")
+        raise KeyError(f"no submission {submission_id!r} in the store")
+    if kwargs.get("catalog") is None and kwargs.get("public_datasets") is None:
+        catalog = getattr(store, "catalog", None)
+        if catalog is None:
+            from leaderboard.catalog import Catalog
+
+            catalog = Catalog.from_env(os.environ)
+        kwargs["catalog"] = catalog
+    # Both checked before scoring anything (the work would be wasted): the public datasets, then the key.
+    kwargs["catalog"], allow_local = _resolve_catalog(kwargs.get("catalog"), kwargs.pop("public_datasets", None),
+                                                      kwargs.get("allow_local"))
+    kwargs["allow_local"] = allow_local
+    signing_key = getattr(store, "_signing_key", None)
+    if signing_key is not None and not signing_key():
+        raise VerificationNotConfigured(
+            "this leaderboard has no verifier key (LEADERBOARD_VERIFIER_KEY) to sign results with, so nothing is "
+            "scored: set it (a secret only the verifier holds)"
+        )
     kwargs.setdefault("allow_local_checkpoints", store.allow_local_checkpoints)
+    kwargs.setdefault("limits", VerifyLimits.from_env(os.environ))
     verification = verify_submission(stored, **kwargs)
     store.add_verification(verification)
     return verification
@@ -188,3 +656,10 @@ def public_datasets_from_env(value: str | None = None) -> dict[str, str] | None:
             raise ValueError(f"LEADERBOARD_DATASETS item {item!r}: expected task/attack=REPO_OR_FOLDER")
         out[key] = repo
     return out
+
+
+__all__ = [
+    "DEFAULT_LIMITS", "TOLERANCES", "VerificationNotConfigured", "VerificationRefused", "VerifyLimits", "compare",
+    "null_draws_for", "public_reason", "run_isolated", "score_public_variant", "scrub", "verify_and_store",
+    "verify_submission",
+]

@@ -214,7 +214,12 @@ swapped = {**base, "model": {"id": args["model"], "revision": "v1"}, "seed": 1, 
 path = args["workdir"] + "/results.jsonl"
 with open(path, "w") as f:
     f.write("\n".join(json.dumps(r) for r in (honest, swapped)) + "\n")
-result = submit_file(path, args["workdir"] + "/board", submitter="tester",
+# A local leaderboard is an existing folder (a missing one is an error, never taken for a Space id).
+import os
+board = args["workdir"] + "/board"
+os.makedirs(board)
+# No revision pinned: the catalog asks the server for "main" and pins the commit it resolves to.
+result = submit_file(path, board, submitter="tester",
                      checkpoints=[f"0={args['model']}", f"1={args['model']}@v1"],
                      public_datasets={"cifar10/gaussian": args["dataset"]})
 out["verification"] = result.verification
@@ -277,8 +282,15 @@ def test_hub_ids_through_olah(olah_hub, local_artifacts, tmp_path):
     # Leaderboard verification re-scored the Hub checkpoints on the Hub dataset.
     ver = out["verification"]
     assert [e["status"] for e in ver["records"]] == ["verified", "mismatch"], out["verification_messages"]
-    assert [(e["checkpoint"], e["revision"]) for e in ver["records"]] == [(MODEL_REPO, None), (MODEL_REPO, "v1")]
+    # Each entry records the commit it scored (what the submitter wrote stays in requested_revision).
+    assert [(e["checkpoint"], e["revision"]) for e in ver["records"]] == [
+        (MODEL_REPO, shas["model_main"]), (MODEL_REPO, shas["v1"])]
+    assert [e["requested_revision"] for e in ver["records"]] == [None, "v1"]
+    assert all(len(e["weights_sha256"]) == 64 for e in ver["records"])
+    # The public variant came from the catalog: the dataset card read at "main", pinned to its commit.
     assert all(e["dataset"] == DATASET_REPO and e["config"] == config for e in ver["records"])
+    assert all(e["dataset_revision"] == shas["dataset_main"] for e in ver["records"])
+    assert f"/api/datasets/{DATASET_REPO}/revision/main" in served
     assert ver["status"] == "mismatch"
     bad = sorted(m for m, d in ver["records"][1]["diffs"].items() if not d["ok"])
     assert "gus" in bad

@@ -290,3 +290,40 @@ def test_hub_errors_other_than_conflicts_propagate(tmp_path):
     with pytest.raises(Exception, match="403"):
         store.add(make_submission(1))
     assert not list((tmp_path / "submissions").glob("*.json")) if (tmp_path / "submissions").exists() else True
+
+
+def test_hub_pull_does_not_mirror_oversized_or_misnamed_files(tmp_path):
+    hub = FakeHub()
+    store = HubStore("org/board", tmp_path / "a", api=hub)
+    store.add(make_submission(1))
+    head = hub.head
+    tree = dict(hub.trees[head])
+    tree[f"submissions/{'e' * 64}.json"] = b" " * (3 * 2**20)  # over the stored-submission cap
+    tree[f"verifications/{'e' * 64}/{'f' * 64}.json"] = b" " * (5 * 2**20)  # over the verification cap
+    tree["submissions/../../escape.json"] = b"{}"
+    hub.trees["1" * 40] = tree
+    hub.head = "1" * 40
+    reader = HubStore("org/board", tmp_path / "b", api=hub)
+    reader.pull()
+    files = sorted(str(p.relative_to(tmp_path / "b")) for p in (tmp_path / "b").rglob("*.json"))
+    assert files == [f"submissions/{make_submission(1).id}.json"]
+    assert not (tmp_path / "escape.json").exists()
+
+
+def test_add_verification_refuses_malformed_documents(tmp_path):
+    store = LocalStore(tmp_path, verifier_key=b"k" * 32)
+    sub = make_submission(1)
+    store.add(sub)
+    base = {"submission": sub.id, "status": "verified", "checked_at": "2025-01-01T00:00:00+00:00"}
+    for records, why in (([{"record": 5, "status": "verified"}], "names no record"),
+                         ([{"record": 0, "status": "verified", "recomputed": {"gus": "high"}}], "'recomputed'"),
+                         ("all", "'records' is not a list")):
+        with pytest.raises(StoreError, match=why):
+            store.add_verification({**base, "records": records})
+    with pytest.raises(StoreError, match="no such submission"):
+        store.add_verification({**base, "submission": "f" * 64, "records": []})
+    path = store.add_verification({**base, "records": [{"record": 0, "status": "verified", "recomputed": {"gus": 0.1}}]})
+    stored = json.loads((tmp_path / path).read_text())
+    assert set(stored["attestation"]) == {"submission_sha256", "hmac"}
+    assert LocalStore(tmp_path, verifier_key=b"k" * 32).verifications()[sub.id]["status"] == "verified"
+    assert sub.id not in LocalStore(tmp_path, verifier_key=b"z" * 32).verifications(), "another key: not trusted"

@@ -55,10 +55,13 @@ def test_valid_submission_round_trips_and_is_content_addressed():
     assert other.id != sub.id
 
 
-def test_markup_in_names_is_accepted_as_text():
-    name = '<script>alert(1)</script><img src=x onerror="alert(2)">'
-    sub = build_submission([good_record()], submitter=name)
-    assert sub.submitter["name"] == name  # stored verbatim; the UI shows it as text
+def test_markup_in_names_is_refused_and_in_descriptions_kept_as_text():
+    markup = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+    with pytest.raises(SubmissionError, match="submitter name = .*ASCII letters, digits"):
+        build_submission([good_record()], submitter=markup)
+    rec = good_record(method="my_method")
+    sub = build_submission([rec], submitter="Ada", new_methods={"my_method": markup})
+    assert sub.new_methods["my_method"]["description"] == markup  # stored verbatim; the UI shows it as text
 
 
 def test_new_method_must_be_declared_and_described():
@@ -86,7 +89,7 @@ def test_checkpoint_specs():
 
 def test_unresolvable_fpr_must_be_null():
     rec = good_record()
-    rec["metrics"]["num_nulls"] = 500  # 1/500 > 0.001: TPR@0.1% cannot be resolved
+    rec["metrics"]["num_nulls"] = 750  # one draw per poison: 1/750 > 0.001, TPR@0.1% cannot be resolved
     with pytest.raises(SubmissionError, match=r"tpr_at_fpr_0\.001.*cannot be resolved.*send null"):
         build_submission([rec], submitter="Ada")
     rec["metrics"]["tpr_at_fpr_0.001"] = None
@@ -215,7 +218,7 @@ def _bytes_mutation(rng: random.Random):
         depth = rng.randrange(2000, 20000)
         return ("[" * depth + "]" * depth).encode(), "line 1: (JSON nested too deeply|expected a JSON object|longer)"
     if choice == 9:
-        return ('{"seed": ' + "9" * rng.randrange(5000, 6000) + "}").encode(), "line 1: not valid JSON"
+        return ('{"seed": ' + "9" * rng.randrange(5000, 6000) + "}").encode(), r"line 1: the integer 9+\.\.\. has \d+ digits; at most 19"
     if choice == 10:
         return b"x" * (DEFAULT_LIMITS.max_bytes + rng.randrange(1, 5000)), "limit is 1,000,000 bytes"
     if choice == 11:
@@ -281,11 +284,57 @@ def _metadata_mutation(rng: random.Random):
     return jsonl(rec, rec), kwargs, r"record 1 \(line 2\) repeats record 0 \(line 1\)"
 
 
+# Invisible, reordering, control and look-alike characters (issue 7, attack 2).
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u180e"]
+BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069", "\u200e", "\u200f"]
+CONTROL = ["\x00", "\x07", "\x1b", "\x1b[31m", "\x7f", "\x85", "\r", "\n", "\t", "\u2028", "\u2029"]
+SPACES = ["\u00a0", "\u2003", "\u3000", "\u202f"]
+LOOK_ALIKES = ["\u0430", "\u0435", "\u043e", "\u0440", "\u0441", "\u0445", "\u03bf", "\u0456", "\u0501", "\ue000"]
+RESERVED = ["maintainers", "Maintainer", "hf-unlearn", "HF_Unlearn", "verified", "VER1FIED", "Official", "0fficial",
+            "retrain", "Retrain", "none", "N0NE", "reference", "huggingface", "hf unlearn team"]
+
+
+def _unicode_mutation(rng: random.Random):
+    """A shown string with one hostile character, or a reserved name: refused, naming the field."""
+    chars = INVISIBLE + BIDI + CONTROL + SPACES + LOOK_ALIKES
+    ch = rng.choice(chars)
+
+    def spliced(text: str) -> str:
+        at = rng.randrange(1, len(text))  # inside: a character at either end may be stripped as whitespace
+        return text[:at] + ch + text[at:]
+
+    data = jsonl(good_record(rng.randrange(10_000)))
+    choice = rng.randrange(7)
+    if choice == 0:
+        return data, {"submitter": spliced("Ada Lab")}, "submitter name"
+    if choice == 1:
+        return data, {"submitter": rng.choice(RESERVED) + rng.choice(["", " lab", ".", " 2"])}, "submitter name"
+    if choice == 2:
+        rec = good_record(rng.randrange(10_000))
+        rec["dataset"]["config"] = spliced(rec["dataset"]["config"])
+        return jsonl(rec), {"submitter": "Ada"}, r"dataset\.config|NUL"
+    if choice == 3:
+        rec = good_record(rng.randrange(10_000))
+        rec["model"]["id"] = spliced("org/model-name")
+        return jsonl(rec), {"submitter": "Ada"}, r"model\.id|NUL"
+    if choice == 4:
+        rec = good_record(7, method="fresh")
+        description = "line one" + rng.choice(INVISIBLE + BIDI + ["\x00", "\x1b", "\u2028", "\u2029", "\ue000"]) + "two"
+        return jsonl(rec), {"submitter": "Ada", "new_methods": {"fresh": description}}, "description of new method"
+    if choice == 5:
+        return data, {"submitter": "Ada", "checkpoints": [spliced("org/model")]}, "checkpoint"
+    return data, {"submitter": "Ada", "link": spliced("https://example.org/x")}, "submitter link"
+
+
 def hostile_cases(n: int, seed: int = 1234):
     rng = random.Random(seed)
     cases = []
     for i in range(n):
-        kind = i % 3
+        kind = i % 4
+        if kind == 3:
+            data, kwargs, pattern = _unicode_mutation(rng)
+            cases.append((data, kwargs, [pattern]))
+            continue
         if kind == 0:
             rec, pattern = _record_mutation(rng)
             # dump with allow_nan so infinities reach the parser as the tokens a hostile client would send
@@ -307,7 +356,7 @@ def test_fuzz_hostile_submissions_are_rejected_and_store_unchanged(tmp_path):
     submit_records(jsonl(existing), store, submitter="first")
     before = snapshot(store.root)
 
-    cases = hostile_cases(240)
+    cases = hostile_cases(320)
     # Duplicates of what is already stored are hostile too: same file again, same record under another name.
     cases.append((jsonl(existing), {"submitter": "first"}, ["already on the leaderboard"]))
     cases.append((jsonl(existing), {"submitter": "copycat"}, ["already on the leaderboard"]))
@@ -321,12 +370,12 @@ def test_fuzz_hostile_submissions_are_rejected_and_store_unchanged(tmp_path):
             assert re.search(pattern, message), (
                 f"rejection message {message!r} does not say what was wrong (expected /{pattern}/)"
             )
-        assert 10 < len(message) < 400 and "\n" not in message, f"unclear message: {message!r}"
+        assert 10 < len(message) < 600 and "\n" not in message, f"unclear message: {message!r}"
         messages.append(message)
     assert snapshot(store.root) == before, "a rejected submission changed the store"
     assert len(store.submissions()) == 1
     # Messages quote hostile values shortened: none echoes a 1 MB payload.
-    assert max(len(m) for m in messages) < 400
+    assert max(len(m) for m in messages) < 600
 
 
 def test_rate_limit_per_submitter(tmp_path):
@@ -348,3 +397,136 @@ def test_duplicates_are_rejected_with_the_original_named(tmp_path):
     later["created_at"] = "2030-01-01T00:00:00+00:00"  # a new timestamp does not make a new result
     with pytest.raises(DuplicateSubmissionError, match=f"record 0 is already .*record 1 of submission {first.submission_id[:12]}"):
         submit_records(jsonl(later), store, submitter="Eve")
+
+
+# --- the fuzz of hostile store files --------------------------------------------------------------------------
+
+
+def _hostile_store_file(rng: random.Random, folder, name: str, good_bytes: bytes, tmp_path) -> None:
+    """One planted file of a random hostile kind at ``folder/name`` (issue 7, attack 11)."""
+    import os
+
+    path = folder / name
+    kind = rng.randrange(10)
+    if kind == 0:
+        os.mkfifo(path)
+    elif kind == 1:
+        path.symlink_to(rng.choice(["/dev/zero", "/dev/urandom", "/", str(tmp_path), "/etc/passwd", "missing"]))
+    elif kind == 2:
+        with open(path, "wb") as fh:
+            fh.truncate(rng.choice([3 * 2**20, 2**31, 2**40]))
+    elif kind == 3:
+        path.mkdir()
+    elif kind == 4:
+        path.write_bytes(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300))))
+    elif kind == 5:
+        path.write_bytes(good_bytes[: rng.randrange(1, len(good_bytes))])
+    elif kind == 6:
+        path.write_text(json.dumps(rng.choice([[0], "x", 1, None, {"records": [0]}, {"format": 1, "records": {}}])))
+    elif kind == 7:
+        data = json.loads(good_bytes)
+        data["submitter"]["name"] = "Ada" + rng.choice(INVISIBLE + BIDI + LOOK_ALIKES)
+        path.write_text(json.dumps(data, ensure_ascii=False))
+    elif kind == 8:
+        path.write_bytes(good_bytes.replace(b'"Ada"', b'"Eve"'))  # edited: content no longer matches its name
+    else:
+        path.write_text("[" * 100_000 + "]" * 100_000)
+
+
+def test_fuzz_hostile_store_files_are_skipped_and_reported(tmp_path):
+    import threading
+
+    store = LocalStore(tmp_path / "store")
+    good = submit_records(jsonl(good_record(1)), store, submitter="Ada")
+    good_bytes = (store.root / "submissions" / f"{good.submission_id}.json").read_bytes()
+    rng = random.Random(77)
+    n = 60
+    for i in range(n):
+        name = hashlib.sha256(f"hostile {i}".encode()).hexdigest() + ".json"
+        _hostile_store_file(rng, store.root / "submissions", name, good_bytes, tmp_path)
+    result: dict = {}
+
+    def read():
+        fresh = LocalStore(tmp_path / "store")
+        result["ids"] = [s.id for s in fresh.submissions()]
+        result["problems"] = fresh.problems
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "reading a store of hostile files hung"
+    assert result["ids"] == [good.submission_id]
+    assert len(result["problems"]) == n, "every hostile file is reported once"
+    assert all("\x1b" not in p and "\u202e" not in p and len(p) < 500 for p in result["problems"])
+
+
+def _never_scores(*args, **kwargs):
+    raise AssertionError("nothing may be scored without public datasets or a verifier key")
+
+
+def test_checkpoints_without_public_datasets_are_stored_as_pending(tmp_path, monkeypatch):
+    """verify_and_store raises VerificationNotConfigured after the submission is stored: submit_records (and
+    submit_file, the CLI) reports the entry as pending with the fix, instead of a traceback."""
+    from leaderboard import ranking
+    from leaderboard.submit import submit_file
+    from leaderboard.verify import VerificationNotConfigured, verify_and_store
+
+    monkeypatch.delenv("LEADERBOARD_DATASETS", raising=False)
+    store = LocalStore(tmp_path / "s")
+    result = submit_records(jsonl(good_record(1)), store, submitter="Ada", checkpoints=["org/model"],
+                            score_fn=_never_scores)
+    assert result.verification is None and store.get(result.submission_id) is not None
+    assert result.status == "pending" and not result.verified
+    message = "\n".join(result.messages)
+    assert "verification: pending" in message and "LEADERBOARD_DATASETS" in message and "Traceback" not in message
+    assert not (store.root / "verifications").exists()
+    with pytest.raises(VerificationNotConfigured, match="LEADERBOARD_DATASETS"):  # what submit_records caught
+        verify_and_store(store, result.submission_id, score_fn=_never_scores)
+    row = ranking.records_frame(store.submissions(), store.verifications()).iloc[0]
+    assert row["status"] == "pending" and row["checkpoint"] == "org/model"
+
+    # The same through submit_file, the library behind `hf-unlearn submit`, into an existing folder.
+    (tmp_path / "board").mkdir()
+    data = tmp_path / "r.jsonl"
+    data.write_bytes(jsonl(good_record(2)))
+    result = submit_file(data, tmp_path / "board", submitter="Ada", checkpoints=["org/model@v1"],
+                         score_fn=_never_scores)
+    assert result.status == "pending" and "verification: pending" in result.summary()
+    # Without a checkpoint the entry is plainly unverified.
+    plain = submit_records(jsonl(good_record(3)), store, submitter="Ada")
+    assert plain.status == "unverified" and "unverified" in plain.summary()
+
+
+def test_a_broken_public_dataset_setting_is_one_line_and_stores_nothing(tmp_path, monkeypatch):
+    from leaderboard.submit import LeaderboardTargetError, submit_file
+
+    monkeypatch.setenv("LEADERBOARD_DATASETS", "cifar10-gaussian")  # no '=': the operator's typo
+    (tmp_path / "board").mkdir()
+    data = tmp_path / "r.jsonl"
+    data.write_bytes(jsonl(good_record(1)))
+    with pytest.raises(LeaderboardTargetError, match=r"^cannot read the public datasets \(LEADERBOARD_DATASETS\): "
+                                                     r"LEADERBOARD_DATASETS item 'cifar10-gaussian'"):
+        submit_file(data, tmp_path / "board", submitter="Ada")
+    assert list((tmp_path / "board").iterdir()) == []
+
+
+def test_a_hub_store_without_verifier_key_leaves_checkpoints_pending_without_scoring(tmp_path, monkeypatch):
+    """A Hub store trusts no verification without LEADERBOARD_VERIFIER_KEY, so scoring there would be wasted
+    work ending in a StoreError traceback after the submission was committed: it is skipped, and said so."""
+    from types import SimpleNamespace
+
+    from leaderboard.store import HubStore
+
+    monkeypatch.delenv("LEADERBOARD_VERIFIER_KEY", raising=False)
+    commits = []
+    api = SimpleNamespace(
+        repo_info=lambda *a, **k: SimpleNamespace(sha="0" * 40), list_repo_files=lambda *a, **k: [],
+        create_commit=lambda *a, **k: commits.append(k) or SimpleNamespace(oid="1" * 40),
+    )
+    from leaderboard.demo import demo_catalog
+
+    store = HubStore("org/board", tmp_path / "mirror", api=api, catalog=demo_catalog())
+    result = submit_records(jsonl(good_record(1)), store, submitter="Ada", checkpoints=["org/model"],
+                            score_fn=_never_scores)
+    assert len(commits) == 1 and result.status == "pending"
+    assert "no verifier key (LEADERBOARD_VERIFIER_KEY)" in "\n".join(result.messages)
