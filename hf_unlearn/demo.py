@@ -21,7 +21,7 @@ from hf_unlearn.config import PipelineConfig, to_dict
 from hf_unlearn.pipeline import DATASET_REPO, build_dataset, load_splits, score_to_record, train_model
 from hf_unlearn.plots import roc_plot, score_histogram
 from hf_unlearn.results import write_records
-from hf_unlearn.stats import Z95, wilson_interval
+from hf_unlearn.stats import MIN_NULLS_ABOVE, Z95, is_unstable, summarize, wilson_interval
 from hf_unlearn.train import RunOptions
 
 METHOD_LABELS = {"none": "No unlearning", "retrain": "Retrain"}
@@ -53,32 +53,70 @@ def _save(out: Path, method: str, fingerprint: str, record: dict, poison, null) 
     (out / "records" / f"{method}.json").write_text(json.dumps({"fingerprint": fingerprint, "record": record}))
 
 
-def _rate(value: float | None) -> str:
-    """A TPR, or 'n/a' when its FPR is below 1/num_nulls and cannot be resolved."""
-    return "n/a" if value is None else f"{value:.3f}"
+UNSTABLE_MARK = "†"
 
 
-def _rate_ci(value: float | None, n: int) -> str:
-    """'n/a', or the TPR with its Wilson 95% interval over the n poisons."""
+def _interval(value: float | None, lo: float | None, hi: float | None, mark: str = "") -> str:
+    """'n/a' (FPR below 1/num_nulls), or the TPR with its 95% interval and an optional mark."""
     if value is None:
         return "n/a"
-    lo, hi = wilson_interval(round(value * n), n)
-    return f"{value:.2f} [{lo:.2f}, {hi:.2f}]"
+    if lo is None or hi is None:
+        return f"{value:.2f}{mark}"
+    return f"{value:.2f} [{lo:.2f}, {hi:.2f}]{mark}"
 
 
-def format_table(records: list[dict[str, Any]]) -> str:
-    """Markdown table of the headline numbers, one row per record, with 95% intervals."""
-    head = ("| method | test acc | GUS ± s.e. | GUS 95% CI | TPR@1% [95% CI] | TPR@0.1% | AUC | compute "
-            "| poisons / nulls |")
-    lines = [head, "|" + " --- |" * 9]
+def _low_fpr_cells(metrics: dict[str, Any], summary: dict[str, Any] | None, a: str) -> tuple[str, str]:
+    """(empirical, exact) cells for FPR ``a``: each TPR with its 95% interval; the empirical one marked
+    UNSTABLE_MARK when a x num_nulls < stats.MIN_NULLS_ABOVE.
+
+    Values come from the scores' summary when the demo has it, else from the record (older records
+    lack the exact TPR and the finite-null interval: the exact cell is then '-').
+    """
+    n_poisons, n_nulls = int(metrics["num_poisons"]), int(metrics["num_nulls"])
+    mark = UNSTABLE_MARK if is_unstable(float(a), n_nulls) else ""
+    if summary is not None:
+        emp, ci = summary[f"tpr_at_fpr_{a}"], summary[f"tpr_at_fpr_{a}_ci95"] or (None, None)
+        exact, exact_ci = summary[f"tpr_at_fpr_{a}_exact"], summary[f"tpr_at_fpr_{a}_exact_ci95"]
+    else:
+        emp, ci = metrics.get(f"tpr_at_fpr_{a}"), (metrics.get(f"tpr_at_fpr_{a}_ci95_lo"), metrics.get(f"tpr_at_fpr_{a}_ci95_hi"))
+        exact = metrics.get(f"tpr_at_fpr_{a}_exact")
+        exact_ci = None if exact is None else wilson_interval(round(exact * n_poisons), n_poisons)
+    exact_cell = "-" if exact is None else _interval(exact, *exact_ci)
+    return _interval(emp, *ci, mark=mark), exact_cell
+
+
+def format_table(records: list[dict[str, Any]], summaries: dict[str, dict[str, Any]] | None = None) -> str:
+    """Markdown table of the headline numbers, one row per record, with 95% intervals.
+
+    TPR@a is shown twice: at the empirical null threshold (interval widened for the finite null,
+    UNSTABLE_MARK when a x num_nulls < 10) and at the exact N(0, 1) threshold Phi^-1(1 - a)
+    (Wilson interval): docs/statistics.md. ``summaries`` maps a method to stats.summarize of its
+    scores; without it the numbers come from the records.
+    """
+    summaries = summaries or {}
+    head = ("| method | test acc | GUS ± s.e. | GUS 95% CI | TPR@1% empirical [95% CI] | TPR@1% exact [95% CI] "
+            "| TPR@0.1% empirical [95% CI] | TPR@0.1% exact [95% CI] | AUC | compute | poisons / nulls |")
+    lines = [head, "|" + " --- |" * 11]
+    any_unstable = False
     for r in records:
         m = r["metrics"]
         lo, hi = m["gus"] - Z95 * m["gus_stderr"], m["gus"] + Z95 * m["gus_stderr"]
-        n = int(m["num_poisons"])
+        cells = [c for a in ("0.01", "0.001") for c in _low_fpr_cells(m, summaries.get(r["method"]), a)]
+        any_unstable |= any(c.endswith(UNSTABLE_MARK) for c in cells)
         lines.append(
             f"| {METHOD_LABELS.get(r['method'], r['method'])} | {m['test_accuracy']:.3f} | {m['gus']:.2f} ± {m['gus_stderr']:.2f} "
-            f"| [{lo:.2f}, {hi:.2f}] | {_rate_ci(m.get('tpr_at_fpr_0.01'), n)} | {_rate(m.get('tpr_at_fpr_0.001'))} "
-            f"| {m['auc']:.3f} | {r['compute_used']:.3g} | {n} / {int(m['num_nulls'])} |"
+            f"| [{lo:.2f}, {hi:.2f}] | {' | '.join(cells)} "
+            f"| {m['auc']:.3f} | {r['compute_used']:.3g} | {int(m['num_poisons'])} / {int(m['num_nulls'])} |"
+        )
+    lines.append("")
+    lines.append(
+        "Empirical: threshold from the null scores, interval widened for where that threshold could be. "
+        "Exact: threshold Phi^-1(1 - a) of the N(0, 1) null, Wilson interval. n/a: FPR below 1/nulls."
+    )
+    if any_unstable:
+        lines.append(
+            f"{UNSTABLE_MARK} unstable: fewer than {MIN_NULLS_ABOVE} null scores expected above the threshold "
+            "(FPR x nulls < 10); read the exact column."
         )
     return "\n".join(lines)
 
@@ -112,7 +150,7 @@ def run_demo(
 
     methods = tuple(methods) if methods is not None else default_methods()
     fingerprint = json.dumps([to_dict(cfg), budget], sort_keys=True)
-    records, curves, trained = [], {}, {}
+    records, curves, summaries, trained = [], {}, {}, {}
     for role in ("poisoned", "retrain"):
         if role == "poisoned" or "retrain" in methods:
             trained[role] = train_model(
@@ -145,6 +183,7 @@ def run_demo(
         record, poison, null = cached
         records.append(record)
         curves[METHOD_LABELS.get(method, method)] = (poison, null)
+        summaries[method] = summarize(poison, null)  # both TPRs with intervals, from the scores themselves
 
     paths = {
         "records": str(write_records(records, out / "results.jsonl")),
@@ -154,7 +193,7 @@ def run_demo(
             out / "scores_hist.png", title=f"Scores, {cfg.poison.name}",
         ),
     }
-    table = format_table(records)
+    table = format_table(records, summaries)
     (out / "summary.md").write_text(f"# hf-unlearn demo: {cfg.poison.name}\n\n{table}\n")
     paths["summary"] = str(out / "summary.md")
     seconds = time.perf_counter() - t0

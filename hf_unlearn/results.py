@@ -25,6 +25,12 @@ TASKS = ("cifar10", "imdb")
 ATTACKS = ("gaussian", "targeted", "indiscriminate")
 METHODS = ("none", "retrain", "gd", "ngd", "ga", "euk", "cfk", "scrub", "neggrad_plus", "ssd")
 REFERENCE_METHODS = ("none", "retrain")
+# Why an unlearning run stopped: its compute budget was spent, an optional early-stop
+# rule fired (converged / collapsed), or the method is one-shot (SSD). None: not stated
+# (references, and records written before the field existed).
+STOPPED_BY = ("budget", "converged", "collapsed", "one_shot")
+# Keys of the optional ``tuning`` object (a grid cell of the paper-style tuning).
+TUNING_KEYS = ("grid", "setting", "selected", "tuning_compute")
 
 # metric name -> (lowest, highest) accepted value; None means unbounded on that side.
 METRIC_RANGES: dict[str, tuple[float | None, float | None]] = {
@@ -35,6 +41,15 @@ METRIC_RANGES: dict[str, tuple[float | None, float | None]] = {
     "gus_stderr": (0.0, 1e3),
     "tpr_at_fpr_0.01": (0.0, 1.0),
     "tpr_at_fpr_0.001": (0.0, 1.0),
+    # TPR at the exact N(0, 1) threshold Phi^-1(1 - a) (docs/statistics.md), and the 95% interval of
+    # the empirical-threshold TPR that accounts for the finite null (None where a < 1/num_nulls).
+    "tpr_at_fpr_0.01_exact": (0.0, 1.0),
+    "tpr_at_fpr_0.001_exact": (0.0, 1.0),
+    "tpr_at_fpr_0.01_ci95_lo": (0.0, 1.0),
+    "tpr_at_fpr_0.01_ci95_hi": (0.0, 1.0),
+    "tpr_at_fpr_0.001_ci95_lo": (0.0, 1.0),
+    "tpr_at_fpr_0.001_ci95_hi": (0.0, 1.0),
+    "zero_gradients": (0.0, None),  # poisons whose input gradient vanished (scored 0)
     "auc": (0.0, 1.0),
     "target_success": (0.0, 1.0),
     "accuracy_gap_to_retrain": (-1.0, 1.0),
@@ -47,8 +62,12 @@ REQUIRED_METRICS = {
     "targeted": ("test_accuracy", "target_success"),
     "indiscriminate": ("test_accuracy",),
 }
-# Metrics that may be None: an FPR below 1/num_nulls cannot be resolved.
-NULLABLE_METRICS = ("tpr_at_fpr_0.001", "tpr_at_fpr_0.01")
+# Metrics that may be None: an FPR below 1/num_nulls cannot be resolved (the exact-threshold
+# TPRs need no nulls and are never None).
+NULLABLE_METRICS = (
+    "tpr_at_fpr_0.001", "tpr_at_fpr_0.01",
+    "tpr_at_fpr_0.01_ci95_lo", "tpr_at_fpr_0.01_ci95_hi", "tpr_at_fpr_0.001_ci95_lo", "tpr_at_fpr_0.001_ci95_hi",
+)
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _MAX_STRING = 512
@@ -75,6 +94,9 @@ class ResultRecord:
     compute_used: float = 0.0  # forward-equivalents per DESIGN.md's compute budget
     versions: dict[str, str] = field(default_factory=dict)
     scoring: dict[str, int] = field(default_factory=dict)  # {"seed": null-noise seed, "null_draws": per poison}
+    stopped_by: str | None = None  # one of STOPPED_BY, or None (not stated / reference)
+    # {"grid": name, "setting": {param: scalar}, "selected": bool, "tuning_compute": float >= 0}
+    tuning: dict[str, Any] = field(default_factory=dict)
     created_at: str = ""
     schema_version: int = SCHEMA_VERSION
 
@@ -143,6 +165,36 @@ def _check_plain_json(name: str, value: Any, depth: int = 0) -> None:
     raise _fail(name, value, "plain JSON (numbers, strings, lists, objects)")
 
 
+def _check_tuning(tuning: Any) -> None:
+    """The optional grid-cell description: small, flat and typed, so a reader can trust it."""
+    if not isinstance(tuning, dict):
+        raise _fail("tuning", tuning, f"an object with optional keys {list(TUNING_KEYS)}")
+    unknown = sorted(set(tuning) - set(TUNING_KEYS))
+    if unknown:
+        raise _fail("tuning", tuning, f"only the keys {list(TUNING_KEYS)} (got unknown {unknown})")
+    if "grid" in tuning:
+        _check_string("tuning.grid", tuning["grid"])
+    if "setting" in tuning:
+        setting = tuning["setting"]
+        if not isinstance(setting, dict) or len(setting) > _MAX_CONFIG_KEYS:
+            raise _fail("tuning.setting", setting, f"an object of at most {_MAX_CONFIG_KEYS} parameter -> scalar")
+        for key, value in setting.items():
+            if not isinstance(key, str) or not key or len(key) > 64:
+                raise _fail("tuning.setting", key, "non-empty string keys of at most 64 characters")
+            if value is None or isinstance(value, bool):
+                continue
+            if isinstance(value, str):
+                if len(value) > _MAX_STRING:
+                    raise _fail(f"tuning.setting.{key}", value, f"a string of at most {_MAX_STRING} characters")
+                continue
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise _fail(f"tuning.setting.{key}", value, "a scalar (finite number, string, bool or null)")
+    if "selected" in tuning and not isinstance(tuning["selected"], bool):
+        raise _fail("tuning.selected", tuning["selected"], "true or false")
+    if "tuning_compute" in tuning:
+        _check_number("tuning.tuning_compute", tuning["tuning_compute"], 0.0, None)
+
+
 def validate_record(data: Any, *, allow_new_method: bool = False) -> None:
     """Raise RecordError on the first problem; a valid record passes silently.
 
@@ -202,6 +254,10 @@ def validate_record(data: Any, *, allow_new_method: bool = False) -> None:
     for key, value in scoring.items():
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
             raise _fail(f"scoring.{key}", value, "an integer in [0, 2**32)")
+    stopped_by = data.get("stopped_by")
+    if stopped_by is not None and stopped_by not in STOPPED_BY:
+        raise _fail("stopped_by", stopped_by, f"one of {list(STOPPED_BY)} or null")
+    _check_tuning(data.get("tuning", {}))
     created = data.get("created_at", "")
     if created:
         try:

@@ -6,10 +6,17 @@ the gradient taken at the clean input with the true label, model in eval mode
 poison is needed for any number of null draws, and that gradient is taken with the
 parameters frozen (``torch.autograd.grad`` w.r.t. the input only), which skips the
 weight gradients entirely: scoring costs about one forward+input-backward per poison.
+
+A poison whose input gradient is exactly zero has no defined score; it scores 0 ("no
+evidence") and so do all of its null draws. TPR at the empirical threshold compares
+poisons with that same null pool; TPR at the exact threshold Phi^-1(1 - a) > 0 counts such
+a poison as not detected. Both rules are conservative (docs/statistics.md), and the
+count is reported as ``zero_gradients``.
 """
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -22,14 +29,48 @@ from hf_unlearn.poisons.gaussian import null_noise
 from hf_unlearn.variant import ImageSplit
 
 
+# The FPRs whose TPRs a result record carries (DESIGN.md: 0.01 headline, and 0.001).
+RECORD_FPRS = ("0.01", "0.001")
+# The metrics a Gaussian result record takes from the scores (see GaussianScores.record_metrics).
+RECORD_METRICS = (
+    "gus", "gus_stderr", "tpr_at_fpr_0.01", "tpr_at_fpr_0.001", "auc", "num_poisons", "num_nulls",
+    *(f"tpr_at_fpr_{a}_{part}" for a in RECORD_FPRS for part in ("exact", "ci95_lo", "ci95_hi")),
+    "zero_gradients",
+)
+
+
+def default_null_draws(num_poisons: int, fpr: float = 0.001, min_draws: int = 20) -> int:
+    """Null draws per poison so that ``fpr x num_nulls >= stats.MIN_NULLS_ABOVE`` (at least ``min_draws``).
+
+    A null draw costs d normals and one dot product, nothing next to a gradient, so there is
+    no reason to leave TPR@0.1% unstable: 50 poisons get 200 draws (10,000 nulls), 750 get 20.
+    """
+    if num_poisons < 1:
+        raise ValueError(f"num_poisons={num_poisons}: need at least one poison")
+    return max(min_draws, math.ceil(stats.MIN_NULLS_ABOVE / (fpr * num_poisons) - 1e-9))
+
+
 @dataclass
 class GaussianScores:
     poison: np.ndarray  # (P,) one score per poison
     null: np.ndarray  # (P, draws) scores of fresh noise, same gradients
-    zero_gradients: int  # poisons whose input gradient vanished (score set to 0)
+    zero_gradients: int  # poisons whose input gradient vanished (score and null scores set to 0)
 
     def summary(self, fprs=(0.01, 0.001)) -> dict:
+        """stats.summarize over all null draws, plus the zero-gradient count."""
         out = stats.summarize(self.poison, self.null.ravel(), fprs)
+        out["zero_gradients"] = self.zero_gradients
+        return out
+
+    def record_metrics(self) -> dict:
+        """The result record's score metrics (RECORD_METRICS): DESIGN.md's keys, plus the exact-threshold
+        TPRs, the empirical TPRs' finite-null intervals (None where unresolvable) and the zero-gradient count."""
+        s = self.summary(tuple(float(a) for a in RECORD_FPRS))
+        out = {k: s[k] for k in ("gus", "gus_stderr", "tpr_at_fpr_0.01", "tpr_at_fpr_0.001", "auc", "num_poisons", "num_nulls")}
+        for a in RECORD_FPRS:
+            out[f"tpr_at_fpr_{a}_exact"] = s[f"tpr_at_fpr_{a}_exact"]
+            interval = s[f"tpr_at_fpr_{a}_ci95"]
+            out[f"tpr_at_fpr_{a}_ci95_lo"], out[f"tpr_at_fpr_{a}_ci95_hi"] = interval if interval else (None, None)
         out["zero_gradients"] = self.zero_gradients
         return out
 
@@ -117,13 +158,18 @@ def gaussian_scores(
     forget: ImageSplit,
     eps: float,
     *,
-    null_draws: int = 20,
+    null_draws: int | None = None,
     seed: int = 0,
     batch_size: int = 256,
 ) -> GaussianScores:
-    """Poison and null scores of ``model`` on the poisons in ``forget`` (gradients at the clean inputs)."""
+    """Poison and null scores of ``model`` on the poisons in ``forget`` (gradients at the clean inputs).
+
+    ``null_draws`` per poison defaults to ``default_null_draws(len(forget))``.
+    """
     if len(forget.noise) != len(forget) or not bool(forget.is_poison.all()):
         raise ValueError("every forget row must carry its noise; pass the variant's `forget` split")
+    if null_draws is None:
+        null_draws = default_null_draws(len(forget))
     if null_draws < 1:
         raise ValueError(f"null_draws={null_draws}: need at least one null draw per poison")
     rows = torch.arange(len(forget))
@@ -139,7 +185,7 @@ def score_checkpoint(
     dataset: str,
     config: str,
     *,
-    null_draws: int = 20,
+    null_draws: int | None = None,
     seed: int = 0,
     batch_size: int = 256,
     split: str = "forget",
@@ -155,9 +201,8 @@ def score_checkpoint(
     forget = image_split(ds[split])
     test = image_split(ds["test"])
     scores = gaussian_scores(model, forget, eps, null_draws=null_draws, seed=seed, batch_size=batch_size)
-    summary = scores.summary()
     return {
         "test_accuracy": accuracy(model, test),
         "forget_accuracy": accuracy(model, forget),
-        **{k: summary[k] for k in ("gus", "gus_stderr", "tpr_at_fpr_0.01", "tpr_at_fpr_0.001", "auc", "num_poisons", "num_nulls")},
+        **scores.record_metrics(),
     }

@@ -208,7 +208,10 @@ def test_tpr_known_values(tpr_metric):
         "num_negatives": 4,
         "thresholds": {"0.25": 0.6, "0.5": 0.4},
         "unresolved": {},
+        "unstable": results["unstable"],  # 0.25 * 4 and 0.5 * 4 nulls < 10: both listed (checked below)
+        "ci95": results["ci95"],  # checked in test_tpr_intervals_and_unstable
     }
+    assert set(results["unstable"]) == {"0.25", "0.5"}
     assert all(type(results[k]) is float for k in ["tpr_at_fpr_0.25", "tpr_at_fpr_0.5", "auc"])
     assert all(type(results[k]) is int for k in ["num_positives", "num_negatives"])
 
@@ -439,7 +442,6 @@ GOOD_XI = [[0.5, 0.0], [0.0, 0.5], [0.25, -0.5]]
         (GOOD_G, GOOD_XI, float("inf"), r"epsilon.*got inf"),
         (GOOD_G, GOOD_XI, "0.5", r"epsilon.*got '0.5'"),
         (GOOD_G, [[0.5, 0.0], [0.0, 0.5, 1.0], [0.25, -0.5]], 0.5, r"row 1.*predictions\[1\]\) has 2 values.*references\[1\]\) has 3"),
-        ([[-1.0, 0.0], [0.0, 0.0], [3.0, 4.0]], GOOD_XI, 0.5, r"row 1.*predictions\[1\].*zero L2 norm"),
         ([[-1.0, 0.0], [0.0, -2.0], [3.0, float("nan")]], GOOD_XI, 0.5, r"row 2.*predictions\[2\].*non-finite"),
         (GOOD_G, [[0.5, 0.0], [float("inf"), 0.5], [0.25, -0.5]], 0.5, r"row 1.*references\[1\].*non-finite"),
         (GOOD_G[:1], GOOD_XI[:1], 0.5, r"at least 2 member.*got 1"),
@@ -449,6 +451,64 @@ GOOD_XI = [[0.5, 0.0], [0.0, 0.5], [0.25, -0.5]]
 def test_gus_vectors_errors(gus_vectors, gradients, noises, epsilon, match):
     with pytest.raises(ValueError, match=match):
         gus_vectors.compute(predictions=gradients, references=noises, epsilon=epsilon)
+
+
+def test_gus_vectors_zero_gradient_scores_zero_like_the_library(gus_vectors):
+    """Item 6 of issue 8: a vanished gradient scores 0 in the module exactly as in hf_unlearn.scoring."""
+    torch = pytest.importorskip("torch")
+    from hf_unlearn.scoring import scores_from_gradients
+
+    rng = np.random.default_rng(7)
+    g = rng.normal(size=(5, 12)).astype(np.float32)
+    g[2] = 0.0
+    xi = (0.2 * rng.normal(size=(5, 12))).astype(np.float32)
+    library, zero = scores_from_gradients(torch.from_numpy(g), torch.from_numpy(xi), 0.2)
+    results = gus_vectors.compute(predictions=g, references=xi, epsilon=0.2)
+    assert zero == 1 and results["zero_gradients"] == 1
+    assert results["scores"][2] == 0.0 == library[2].item()
+    np.testing.assert_allclose(results["scores"], library.numpy(), rtol=1e-5, atol=1e-6)
+    assert results["gus"] == pytest.approx(float(library.double().mean()), rel=1e-5)
+    none = gus_vectors.compute(predictions=GOOD_G, references=GOOD_XI, epsilon=0.5)
+    assert none["zero_gradients"] == 0
+
+
+def test_tpr_exact_null_threshold_and_wilson(tpr_metric):
+    """exact_null="normal": TPR at Phi^-1(1 - a), Wilson interval; empirical keys unchanged."""
+    members = [3.5, 3.1, 2.4, 2.3, 1.0, -0.5]  # Phi^-1(0.99) = 2.3263, Phi^-1(0.999) = 3.0902
+    nulls = np.random.default_rng(0).normal(size=3000).tolist()
+    labels = [1] * 6 + [0] * 3000
+    plain = tpr_metric.compute(predictions=members + nulls, references=labels)
+    results = tpr_metric.compute(predictions=members + nulls, references=labels, exact_null="normal")
+    assert results["tpr_at_fpr_0.01_exact"] == 3 / 6 and results["tpr_at_fpr_0.001_exact"] == 2 / 6
+    assert results["thresholds_exact"] == pytest.approx({"0.01": stats.norm.isf(0.01), "0.001": stats.norm.isf(0.001)})
+    for key in ("tpr_at_fpr_0.01", "tpr_at_fpr_0.001", "auc", "thresholds", "unresolved"):
+        assert results[key] == plain[key], key
+    assert set(results["unstable"]) == set(plain["unstable"]) == {"0.001"}
+    assert "read tpr_at_fpr_0.001_exact" in results["unstable"]["0.001"]
+    assert "tpr_at_fpr_0.01_exact" not in plain and "thresholds_exact" not in plain
+    # Wilson for 3/6, by hand: centre (0.5 + z^2/12) / (1 + z^2/6), half z sqrt(0.25/6 + z^2/144) / (1 + z^2/6)
+    z = 1.96
+    centre, half = (0.5 + z * z / 12) / (1 + z * z / 6), z * math.sqrt(0.25 / 6 + z * z / 144) / (1 + z * z / 6)
+    assert results["ci95"]["tpr_at_fpr_0.01_exact"] == pytest.approx([centre - half, centre + half])
+    with pytest.raises(ValueError, match=r"exact_null.*'normal'.*got 'gaussian'"):
+        tpr_metric.compute(predictions=members + nulls, references=labels, exact_null="gaussian")
+
+
+def test_tpr_intervals_and_unstable(tpr_metric):
+    """ci95 holds the estimate, is None when unresolved; unstable lists a with a * n < 10."""
+    rng = np.random.default_rng(1)
+    members, nulls = rng.normal(1.5, 1, 60), rng.normal(size=1500)
+    results = tpr_metric.compute(
+        predictions=np.r_[members, nulls], references=[1] * 60 + [0] * 1500, fpr=[0.01, 0.001, 0.0005]
+    )
+    assert set(results["unstable"]) == {"0.001", "0.0005"}, results["unstable"]  # 15 >= 10; 1.5, 0.75 < 10
+    assert "10000 non-member scores" in results["unstable"]["0.001"]
+    assert results["ci95"]["tpr_at_fpr_0.0005"] is None and results["tpr_at_fpr_0.0005"] is None
+    for a in ("0.01", "0.001"):
+        lo, hi = results["ci95"][f"tpr_at_fpr_{a}"]
+        assert 0.0 <= lo <= results[f"tpr_at_fpr_{a}"] <= hi <= 1.0, (a, lo, hi)
+    # 0.001 * 1500 = 1.5 nulls expected above: the lowest plausible count is 0, so the lower end is 0
+    assert results["ci95"]["tpr_at_fpr_0.001"][0] == 0.0
 
 
 def test_gus_unknown_config():

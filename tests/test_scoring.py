@@ -195,6 +195,124 @@ def test_wilson_interval_known_values_and_errors():
         stats.wilson_interval(51, 50)
 
 
+class SmallBNNet(nn.Module):
+    """Conv + BatchNorm + MLP head: non-linear in x, and batch statistics differ from running ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * 16 * 16, 32), nn.Tanh(), nn.Linear(32, 3))
+        with torch.no_grad():  # running statistics far from any batch's, as after training on other data
+            self.bn.running_mean.fill_(0.7)
+            self.bn.running_var.fill_(3.0)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.bn(self.conv(x))))
+
+
+def _poisons(n: int = 24, eps: float = 0.5, seed: int = 11):
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, *SHAPE), generator=gen).to(torch.uint8)
+    y = torch.randint(0, 3, (n,), generator=gen)
+    noise = torch.randn(n, *SHAPE, generator=gen) * eps
+    return split_with_noise(images, y, noise, index=torch.arange(100, 100 + n)), eps
+
+
+def test_scoring_runs_in_eval_mode_even_when_the_model_is_left_in_train_mode():
+    """Mutation guard (issue 8): scoring in train mode makes BatchNorm use batch statistics, which mixes
+    the rows of a batch into each row's gradient, and updates the running statistics."""
+    torch.manual_seed(0)
+    model = SmallBNNet().train()  # as a training loop leaves it
+    forget, eps = _poisons()
+    running = (model.bn.running_mean.clone(), model.bn.running_var.clone())
+    got = gaussian_scores(model, forget, eps, null_draws=4, seed=0)
+    assert model.training, "scoring must restore the caller's mode"
+    assert torch.equal(model.bn.running_mean, running[0]) and torch.equal(model.bn.running_var, running[1]), (
+        "scoring changed BatchNorm's running statistics: it ran the model in train mode"
+    )
+    # Reference: each row alone, eval mode, gradient at the clean input with the true label.
+    ref_model = SmallBNNet()
+    ref_model.load_state_dict(model.state_dict())
+    ref_model.eval()
+    x = forget.inputs(torch.arange(len(forget)), noisy=False)
+    rows = []
+    for i in range(len(forget)):
+        xi = x[i : i + 1].clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(nn.functional.cross_entropy(ref_model(xi), forget.y[i : i + 1]), xi)
+        rows.append(g.reshape(-1))
+    expect, _ = scores_from_gradients(torch.stack(rows), forget.noise.reshape(len(forget), -1), eps)
+    np.testing.assert_allclose(got.poison, expect.double().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_poison_scores_use_the_gradient_at_the_clean_input():
+    """Mutation guard (issue 8): the gradient is taken at x, not at the trained-on x + xi (DESIGN.md)."""
+    torch.manual_seed(1)
+    model = SmallBNNet().eval()
+    forget, eps = _poisons(seed=12)
+    rows = torch.arange(len(forget))
+    noise = forget.noise.reshape(len(forget), -1)
+    clean, _ = scores_from_gradients(input_gradients(model, forget.inputs(rows, noisy=False), forget.y), noise, eps)
+    noisy, _ = scores_from_gradients(input_gradients(model, forget.inputs(rows, noisy=True), forget.y), noise, eps)
+    assert (clean - noisy).abs().max() > 0.05, "test has no power: clean and noisy inputs give the same scores"
+    got = gaussian_scores(model, forget, eps, null_draws=4, seed=0)
+    np.testing.assert_allclose(got.poison, clean.double().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_null_scores_use_fresh_noise_not_the_stored_noise():
+    """Mutation guard (issue 8): the null is the score of fresh noise (seeded, per source row), never the
+    stored xi; on a model that memorised xi the null stays N(0, 1) while the poisons score high."""
+    gen = torch.Generator().manual_seed(2)
+    n_clean, n_poison, eps = 20, 100, 0.3
+    images = torch.randint(0, 26, (n_clean + n_poison, *SHAPE), generator=gen).to(torch.uint8)
+    x, y = images.float() / 255, torch.randint(0, 2, (n_clean + n_poison,), generator=gen)
+    noise = torch.randn(n_poison, *SHAPE, generator=gen) * eps
+    poisoned = x.clone()
+    poisoned[n_clean:] += noise
+    forget = split_with_noise(images[n_clean:], y[n_clean:], noise, index=torch.arange(n_clean, n_clean + n_poison))
+    model = _fit(poisoned, y)
+    scores = gaussian_scores(model, forget, eps, null_draws=20, seed=3)
+    null = scores.null.ravel()
+    assert scores.poison.mean() > 1.0, "the model should have memorised the stored noise"
+    assert abs(null.mean()) < 4 / math.sqrt(null.size) and abs(null.std() - 1) < 0.1, (
+        f"null scores should be N(0, 1) whatever the model learned: mean {null.mean():.3f}, sd {null.std():.3f}"
+    )
+    grads = input_gradients(model, forget.inputs(torch.arange(n_poison), noisy=False), forget.y)
+    expect = null_scores(grads, forget.index, draws=20, seed=3)
+    np.testing.assert_allclose(scores.null, expect.double().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_record_metrics_carry_both_tprs_and_the_finite_null_interval():
+    """record_metrics returns exactly RECORD_METRICS, valid for the result schema, the exact TPRs included."""
+    from hf_unlearn.results import METRIC_RANGES, NULLABLE_METRICS
+    from hf_unlearn.scoring import RECORD_METRICS, GaussianScores
+
+    rng = np.random.default_rng(0)
+    scores = GaussianScores(rng.normal(2.5, 1, 50), rng.normal(size=(50, 200)), zero_gradients=0)
+    m = scores.record_metrics()
+    assert tuple(m) == RECORD_METRICS and set(m) <= set(METRIC_RANGES)
+    s = stats.summarize(scores.poison, scores.null.ravel())
+    assert m["tpr_at_fpr_0.001_exact"] == s["tpr_at_fpr_0.001_exact"] == np.mean(scores.poison >= 3.090232306167813)
+    assert [m["tpr_at_fpr_0.001_ci95_lo"], m["tpr_at_fpr_0.001_ci95_hi"]] == s["tpr_at_fpr_0.001_ci95"]
+    assert m["num_nulls"] == 10_000 and s["tpr_unstable"] == []  # 0.001 x 10,000 = 10: stable
+    few = GaussianScores(scores.poison, scores.null[:, :10], zero_gradients=0).record_metrics()  # 500 nulls
+    assert few["tpr_at_fpr_0.001"] is None and few["tpr_at_fpr_0.001_ci95_lo"] is None
+    assert few["tpr_at_fpr_0.001_exact"] == m["tpr_at_fpr_0.001_exact"], "the exact TPR needs no nulls"
+    assert all(k in NULLABLE_METRICS for k, v in few.items() if v is None)
+
+
+def test_default_null_draws_make_tpr_at_0_1_percent_stable():
+    from hf_unlearn.scoring import default_null_draws
+
+    assert default_null_draws(50) == 200 and default_null_draws(750) == 20 and default_null_draws(3) == 3334
+    for p in (1, 7, 50, 64, 333, 750, 5000):
+        assert not stats.is_unstable(0.001, p * default_null_draws(p)), p
+    forget, eps = _poisons(n=8)
+    assert gaussian_scores(SmallBNNet(), forget, eps).null.shape == (8, default_null_draws(8))
+    with pytest.raises(ValueError, match="at least one poison"):
+        default_null_draws(0)
+
+
 def test_null_scores_do_not_depend_on_the_thread_count():
     g = torch.randn(7, 3 * 32 * 32, generator=torch.Generator().manual_seed(1))
     g[3] = 0.0  # a vanished gradient scores 0 (no evidence)

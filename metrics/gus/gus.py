@@ -43,7 +43,9 @@ GUS is compared with 0 (z-test).
 This metric has two configurations:
     - default: takes per-example scores and 1/0 membership labels (fast for large inputs).
     - vectors: takes the input gradients and the stored noise vectors, computes the scores itself,
-      then the same statistics (every row is a poison; meant for small inputs).
+      then the same statistics (every row is a poison; meant for small inputs). A row whose
+      gradient is exactly zero has no defined score (0/0); it carries no evidence either way, so it
+      scores 0, as in the hf-unlearn library, and is counted in `zero_gradients`.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -71,7 +73,9 @@ Returns:
     p_value_test (`str`): the test behind p_value, "welch_t" or "z".
     num_members (`int`): number of member scores.
     num_nulls (`int`): number of null scores (always 0 in the vectors configuration).
-    scores (`list` of `float`): vectors configuration only: the score of each row.
+    scores (`list` of `float`): vectors configuration only: the score of each row (0 for a zero
+        gradient).
+    zero_gradients (`int`): vectors configuration only: rows whose gradient is exactly zero.
 
 Examples:
     Example 1: poisons' scores against null scores (default configuration).
@@ -103,6 +107,17 @@ Examples:
         ... )
         >>> print(results["scores"], round(results["gus"], 4), results["num_members"], results["num_nulls"])
         [1.0, 1.0, 0.5] 0.8333 3 0
+
+    Example 4: as Example 3, with a vanished gradient in the second row: that row scores 0.
+        >>> import evaluate
+        >>> gus_metric = evaluate.load("metrics/gus", "vectors")
+        >>> results = gus_metric.compute(
+        ...     predictions=[[-1.0, 0.0], [0.0, 0.0], [3.0, 4.0]],
+        ...     references=[[0.5, 0.0], [0.0, 0.5], [0.25, -0.5]],
+        ...     epsilon=0.5,
+        ... )
+        >>> print(results["scores"], results["zero_gradients"], round(results["gus"], 4))
+        [1.0, 0.0, 0.5] 1 0.5
 """
 
 _CITATION = """\
@@ -184,13 +199,13 @@ def _check_epsilon(epsilon):
 
 
 def _vector_scores(gradients, noises, epsilon):
-    """I = -<g, xi> / (eps * ||g||_2) for each row, or a ValueError naming the bad row."""
+    """(scores, zero_gradients): I = -<g, xi> / (eps * ||g||_2) per row, 0 where g = 0; ValueError names a bad row."""
     if len(gradients) != len(noises):
         raise ValueError(
             f"predictions (gradients) and references (noises) must have the same number of rows; "
             f"got {len(gradients)} and {len(noises)}."
         )
-    scores = []
+    scores, zero = [], 0
     for row, (g, xi) in enumerate(zip(gradients, noises)):
         g = np.asarray(g, dtype=np.float64).reshape(-1)
         xi = np.asarray(xi, dtype=np.float64).reshape(-1)
@@ -204,12 +219,13 @@ def _vector_scores(gradients, noises, epsilon):
                 raise ValueError(f"row {row}: {name}[{row}] contains a non-finite value (NaN or inf).")
         norm = float(np.linalg.norm(g))
         if norm == 0.0:
-            raise ValueError(
-                f"row {row}: the gradient (predictions[{row}]) has zero L2 norm, so the score "
-                "-<g, xi> / (eps * ||g||) is undefined; drop the row or check how the gradient was computed."
-            )
+            # -<g, xi> / (eps ||g||) is 0/0: a vanished gradient carries no evidence either way, so
+            # the row scores 0 (as the hf-unlearn library does) and is counted in zero_gradients.
+            scores.append(0.0)
+            zero += 1
+            continue
         scores.append(-float(np.dot(g, xi)) / (epsilon * norm))
-    return np.asarray(scores, dtype=np.float64)
+    return np.asarray(scores, dtype=np.float64), zero
 
 
 def _two_sided_p(members, nulls):
@@ -254,7 +270,7 @@ class Gus(evaluate.Metric):
 
     def _compute(self, predictions, references, epsilon=None):
         if self.config_name == "vectors":
-            members = _vector_scores(predictions, references, _check_epsilon(epsilon))
+            members, zero_gradients = _vector_scores(predictions, references, _check_epsilon(epsilon))
             nulls = np.empty(0, dtype=np.float64)
         else:
             if epsilon is not None:
@@ -290,4 +306,5 @@ class Gus(evaluate.Metric):
         }
         if self.config_name == "vectors":
             results["scores"] = [float(s) for s in members]
+            results["zero_gradients"] = zero_gradients
         return results

@@ -17,6 +17,7 @@ import math
 
 import datasets
 import numpy as np
+from scipy import stats
 
 import evaluate
 
@@ -38,7 +39,16 @@ the poisons. The metric also returns the ROC AUC (0.5 at chance, 1 for perfect s
 counted as 1/2 (the Mann-Whitney U statistic divided by the number of member/non-member pairs).
 
 With `n` non-members the empirical FPR moves in steps of `1/n`, so an FPR `a < 1/n` cannot be
-resolved: its TPR is returned as `None` and the reason is given under `unresolved`.
+resolved: its TPR is returned as `None` and the reason is given under `unresolved`. Even when it is
+resolved, the threshold is one of the few largest null scores: with fewer than 10 nulls expected
+above it (`a * n < 10`) the TPR is biased upwards and noisy, and `a` is listed under `unstable`.
+Every TPR comes with a 95% interval (`ci95`) that accounts for both the finite members and the
+finite null (where the threshold could be).
+
+When the null distribution is known exactly, `exact_null="normal"` also reads the TPR at the exact
+threshold `Phi^-1(1 - a)` of the standard normal (`tpr_at_fpr_<a>_exact`): no threshold noise, an
+unbiased estimate with a Wilson interval. Gaussian-poison scores have an exactly N(0, 1) null by
+construction (fresh noise, unit-normalised gradient), so this is the estimate to trust at small `a`.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -49,6 +59,9 @@ Args:
         score). At least one of each.
     fpr (`float` or `list` of `float`, *optional*): the false-positive rates `a` at which to read
         the TPR, each in the open interval (0, 1). Defaults to `[0.01, 0.001]`.
+    exact_null (`str`, *optional*): `"normal"` when the non-member scores are known to follow
+        N(0, 1) exactly (Gaussian-poison scores): then the TPR is also read at the exact threshold
+        `Phi^-1(1 - a)`. Defaults to `None` (empirical threshold only).
 
 Returns:
     tpr_at_fpr_<a> (`float` or `None`): TPR at FPR=a, one key per requested `a`. `<a>` is
@@ -62,6 +75,16 @@ Returns:
         a `float` (`inf` if no observed score qualifies), or `None` if `a` is unresolved.
     unresolved (`dict`): maps each unresolved `<a>` to a sentence saying why; empty when every
         requested FPR can be resolved.
+    unstable (`dict`): maps each `<a>` with `a * num_negatives < 10` to a sentence saying why its
+        empirical TPR is not to be trusted (unresolved ones included); empty otherwise.
+    ci95 (`dict`): maps each TPR key (`tpr_at_fpr_<a>`, and `tpr_at_fpr_<a>_exact`) to a 95%
+        interval `[lo, hi]`, or `None` if unresolved. Empirical threshold: the true threshold is
+        bracketed by two null order statistics (Binomial(num_negatives, a) quantiles) and the
+        members are counted at each with a Wilson bound, each of the four pieces at level 0.0125
+        (conservative). Exact threshold: the Wilson interval over the members.
+    tpr_at_fpr_<a>_exact (`float`): only with `exact_null="normal"`: fraction of members with
+        score >= `Phi^-1(1 - a)`.
+    thresholds_exact (`dict`): only with `exact_null="normal"`: maps each `<a>` to `Phi^-1(1 - a)`.
 
 Examples:
     Example 1: the default FPRs [0.01, 0.001] with 100 null scores. 1/100 = 0.01 can be resolved,
@@ -94,6 +117,24 @@ Examples:
         0.75 1.0 0.8125
         >>> print(results["thresholds"], results["unresolved"])
         {'0.25': 0.6, '0.5': 0.4} {}
+
+    Example 3: as Example 1, but 50 members shifted by 2 against 2,000 nulls drawn from N(0, 1), and
+    `exact_null="normal"`, which adds the TPR at the exact threshold Phi^-1(1 - a). 2,000 nulls leave
+    FPR 0.001 unstable (0.001 * 2000 = 2 < 10).
+        >>> import evaluate
+        >>> import numpy as np
+        >>> tpr_metric = evaluate.load("metrics/tpr_at_fpr")
+        >>> rng = np.random.default_rng(0)
+        >>> members, nulls = rng.normal(2.0, 1.0, 50), rng.normal(0.0, 1.0, 2000)
+        >>> results = tpr_metric.compute(
+        ...     predictions=np.r_[members, nulls], references=[1] * 50 + [0] * 2000, exact_null="normal"
+        ... )
+        >>> print(results["tpr_at_fpr_0.01"], results["tpr_at_fpr_0.01_exact"], results["tpr_at_fpr_0.001_exact"])
+        0.42 0.4 0.18
+        >>> print({k: round(v, 4) for k, v in results["thresholds_exact"].items()}, list(results["unstable"]))
+        {'0.01': 2.3263, '0.001': 3.0902} ['0.001']
+        >>> print([round(x, 3) for x in results["ci95"]["tpr_at_fpr_0.01_exact"]])
+        [0.276, 0.538]
 """
 
 _CITATION = """\
@@ -107,6 +148,32 @@ _CITATION = """\
 """
 
 _DEFAULT_FPR = (0.01, 0.001)
+_EXACT_NULLS = ("normal",)
+_MIN_NULLS_ABOVE = 10  # a * num_negatives below this: the empirical TPR@a is unstable
+_Z95 = 1.96
+
+
+def _wilson(successes, n, z=_Z95):
+    """Wilson interval of a binomial proportion, clipped to [0, 1]."""
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def _empirical_interval(members, nulls_descending, a, level=0.95):
+    """95% interval of the TPR at the true FPR-a threshold, with the threshold's own uncertainty.
+
+    C = #nulls >= t_a is Binomial(n, a); its quantiles bracket t_a between two null order
+    statistics, and a Wilson bound counts the members at each; each piece gets (1 - level) / 4.
+    """
+    n, m = nulls_descending.size, members.size
+    tail = (1.0 - level) / 4.0
+    z = float(stats.norm.isf(tail))
+    c_lo, c_hi = int(stats.binom.ppf(tail, n, a)), int(stats.binom.ppf(1.0 - tail, n, a))
+    lower = _wilson(np.count_nonzero(members >= nulls_descending[c_lo - 1]), m, z)[0] if c_lo >= 1 else 0.0
+    upper = _wilson(np.count_nonzero(members > nulls_descending[c_hi]), m, z)[1] if c_hi < n else 1.0
+    return [float(lower), float(upper)]
 
 
 def _fpr_key(a):
@@ -217,10 +284,16 @@ class TprAtFpr(evaluate.Metric):
         _check_labels_before_cast([reference])
         return super().add(prediction=prediction, reference=reference, **kwargs)
 
-    def _compute(self, predictions, references, fpr=None):
+    def _compute(self, predictions, references, fpr=None, exact_null=None):
         members, nulls = _check_scores_and_labels(predictions, references)
         rates = _check_fpr(_DEFAULT_FPR if fpr is None else fpr)
+        if exact_null is not None and exact_null not in _EXACT_NULLS:
+            raise ValueError(
+                f"exact_null must be None or one of {list(_EXACT_NULLS)} (the non-member scores' known "
+                f"distribution); got {exact_null!r}."
+            )
         m, n = members.size, nulls.size
+        nulls_descending = np.sort(nulls)[::-1]
 
         # Candidate thresholds: every distinct observed score, ascending. FPR(t) is non-increasing
         # in t, so the scores whose FPR is <= a form a suffix of this array.
@@ -228,10 +301,25 @@ class TprAtFpr(evaluate.Metric):
         nulls_at_or_above = n - np.searchsorted(np.sort(nulls), candidates, side="left")
         fpr_at_candidates = nulls_at_or_above / n
 
-        results, thresholds, unresolved = {}, {}, {}
+        results, thresholds, unresolved, unstable, ci95 = {}, {}, {}, {}, {}
+        thresholds_exact = {}
         for a in rates:
             key = _fpr_key(a)
+            if exact_null == "normal":
+                t_exact = float(stats.norm.isf(a))
+                called = int(np.count_nonzero(members >= t_exact))
+                results[f"tpr_at_fpr_{key}_exact"] = called / m
+                thresholds_exact[key] = t_exact
+                ci95[f"tpr_at_fpr_{key}_exact"] = _wilson(called, m)
+            if a * n < _MIN_NULLS_ABOVE:
+                unstable[key] = (
+                    f"a * num_negatives = {key} * {n} = {a * n:.3g} < {_MIN_NULLS_ABOVE}: the threshold is "
+                    f"one of the few largest null scores, so the TPR is biased upwards and noisy; pass at "
+                    f"least {math.ceil(_MIN_NULLS_ABOVE / a)} non-member scores"
+                    + (" or read tpr_at_fpr_" + key + "_exact." if exact_null else ".")
+                )
             if a < 1.0 / n:
+                ci95[f"tpr_at_fpr_{key}"] = None
                 results[f"tpr_at_fpr_{key}"] = None
                 thresholds[key] = None
                 unresolved[key] = (
@@ -248,10 +336,15 @@ class TprAtFpr(evaluate.Metric):
                 t, tpr = math.inf, 0.0
             results[f"tpr_at_fpr_{key}"] = tpr
             thresholds[key] = t
+            ci95[f"tpr_at_fpr_{key}"] = _empirical_interval(members, nulls_descending, a)
 
         results["auc"] = _roc_auc(members, nulls)
         results["num_positives"] = int(m)
         results["num_negatives"] = int(n)
         results["thresholds"] = thresholds
         results["unresolved"] = unresolved
+        results["unstable"] = unstable
+        results["ci95"] = ci95
+        if exact_null is not None:
+            results["thresholds_exact"] = thresholds_exact
         return results
