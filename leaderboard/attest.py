@@ -22,6 +22,7 @@ import json
 import os
 import re
 import secrets
+import stat
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -94,8 +95,14 @@ def local_key(root: str | os.PathLike, *, create: bool = True) -> bytes | None:
     """
     path = Path(root) / LOCAL_KEY_FILE
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(4097)
+        # Never block on a planted FIFO or follow a planted symlink: only a small regular file is a key.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            data = os.read(fd, 4097)
+        finally:
+            os.close(fd)
         return _check_key(data.strip()) if len(data) <= 4096 else None
     except FileNotFoundError:
         if not create:

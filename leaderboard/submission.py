@@ -259,9 +259,10 @@ def _same_numbers(value: Any) -> Any:
 def record_key(record: Mapping[str, Any]) -> str:
     """What makes two records the same claim (everything but timestamps and library versions; numbers compared
     by value, so re-spelling ``750`` as ``750.0`` or ``0.0`` as ``-0.0`` does not make a new result)."""
-    return hashlib.sha256(
-        canonical_json(_same_numbers({k: v for k, v in record.items() if k not in _IDENTITY_EXCLUDE})).encode()
-    ).hexdigest()
+    # An absent optional field and an empty one (None, {}, []) are the same claim: adding "stopped_by": null
+    # or "tuning": {} must not turn a duplicate into a new result.
+    kept = {k: v for k, v in record.items() if k not in _IDENTITY_EXCLUDE and v not in (None, {}, [])}
+    return hashlib.sha256(canonical_json(_same_numbers(kept)).encode()).hexdigest()
 
 
 @dataclass

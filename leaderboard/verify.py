@@ -77,6 +77,8 @@ TOLERANCES: dict[str, float | str] = {
     "gus_stderr": 1e-4,
     "tpr_at_fpr_0.01": "1/num_poisons",
     "tpr_at_fpr_0.001": "1/num_poisons",
+    "tpr_at_fpr_0.01_exact": "1/num_poisons",
+    "tpr_at_fpr_0.001_exact": "1/num_poisons",
     "auc": 1e-3,
     "num_poisons": 0.0,
     "num_nulls": 0.0,

@@ -101,14 +101,25 @@ def test_demo_writes_records_table_and_plots(tmp_path):
     # a second run reuses the finished models
     again = hf_unlearn("demo", "--output-dir", str(tmp_path / "d"), "--methods", "none", "retrain", *TINY)
     assert "train poisoned" not in again.stderr
-    # the records are a valid leaderboard submission; a resend is rejected as a duplicate
+    # References come only from the maintainers: submitting the demo's No-unlearning/Retrain rows is refused,
+    # and the store folder must exist (a missing path is never taken for a Space id).
     store = tmp_path / "store"
-    hf_unlearn("submit", str(tmp_path / "d" / "results.jsonl"), "--leaderboard", str(store), "--submitter", "ci",
-               "--no-verify")
+    missing = hf_unlearn("submit", str(tmp_path / "d" / "results.jsonl"), "--leaderboard", str(store),
+                         "--submitter", "ci", "--no-verify", check=False)
+    assert missing.returncode == 2 and "no such folder" in missing.stderr and "mkdir" in missing.stderr
+    store.mkdir()
+    refused = hf_unlearn("submit", str(tmp_path / "d" / "results.jsonl"), "--leaderboard", str(store),
+                         "--submitter", "ci", "--no-verify", check=False)
+    assert refused.returncode == 2 and "reference" in refused.stderr, refused.stderr
+    assert not list(store.rglob("*.json")), "a refused submission leaves nothing behind"
+    # An unlearning row (the poisoned model's numbers under a method name) goes through once; a resend is a duplicate.
+    row = records[0].to_dict() | {"method": "gd", "budget_fraction": 0.1}
+    (tmp_path / "gd.jsonl").write_text(json.dumps(row) + "\n")
+    hf_unlearn("submit", str(tmp_path / "gd.jsonl"), "--leaderboard", str(store), "--submitter", "ci", "--no-verify")
     assert len(list(store.rglob("*.json"))) >= 1
-    dup = hf_unlearn("submit", str(tmp_path / "d" / "results.jsonl"), "--leaderboard", str(store),
+    dup = hf_unlearn("submit", str(tmp_path / "gd.jsonl"), "--leaderboard", str(store),
                      "--submitter", "ci", "--no-verify", check=False)
-    assert dup.returncode == 2 and "error:" in dup.stderr
+    assert dup.returncode == 2 and "already" in dup.stderr, dup.stderr
 
 
 @pytest.mark.parametrize(

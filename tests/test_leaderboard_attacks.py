@@ -592,6 +592,8 @@ def test_review_non_finite_numbers_are_refused(tmp_path, literal):
     lambda t: t.replace('"tpr_at_fpr_0.001": 0.0', '"tpr_at_fpr_0.001": -0.0'),
     lambda t: t.replace('"num_poisons": 750', '"num_poisons": 750.0'),
     lambda t: t.replace('"seed": 3', '"seed": 3').replace('"compute_used": 50000.0', '"compute_used": 5e4'),
+    # optional record fields added empty ("stopped_by": null, "tuning": {}) are the same claim
+    lambda t: t[:-1] + ', "stopped_by": null, "tuning": {}}' if t.endswith("}") else t + "!",
 ])
 def test_review_the_same_claim_respelled_is_still_a_duplicate(tmp_path, respell):
     """Was: "-0.0" for "0.0" or "750.0" for "750" made a new record key, so the same result was stored twice."""
@@ -992,3 +994,13 @@ def test_review_a_huge_poison_count_cannot_narrow_the_interval_when_the_size_is_
     del no_nulls["metrics"]["num_nulls"]
     with pytest.raises(SubmissionError, match="metrics.num_nulls is missing"):
         build_submission([no_nulls], submitter="eve", catalog=unknown)
+
+
+def test_review_local_key_never_blocks_on_a_fifo_or_follows_a_symlink(tmp_path):
+    """attest.local_key read the key with open(): a planted FIFO blocked the reader forever."""
+    key = tmp_path / attest.LOCAL_KEY_FILE
+    os.mkfifo(key)
+    assert _in_thread(lambda: attest.local_key(tmp_path, create=False)).get("value") is None
+    key.unlink()
+    key.symlink_to("/dev/zero")
+    assert _in_thread(lambda: attest.local_key(tmp_path, create=False)).get("value") is None
