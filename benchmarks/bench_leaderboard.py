@@ -7,10 +7,12 @@ Measures, in one run on this machine:
 * load: a cold read of the store folder (every submission file parsed and validated again), the verifications,
   and the summarised table (seeds aggregated, gaps to Retrain, ranks): what the Space does at start;
 * one filter change: exactly what the Space's callback does (``App.render``: filter, sort, choose columns,
-  round, and ``gr.Dataframe`` building the payload sent to the browser), over a scripted sequence
-  of task / attack / variant / budget / verified-only / search / sort / column changes;
+  the per-cell styling of budget groups and references, and ``gr.Dataframe`` building the payload sent to
+  the browser), over a scripted sequence of task / attack / variant / budget / verified-only / search / sort /
+  column changes;
 * with ``--browser``: variant / budget / search / sort changes made in headless Chromium (/usr/bin/chromium)
-  on the running Space, timed from the click (or the first key) to the new table being drawn.
+  at 1280 px on the running Space, timed from the click on the new value (or the first typed key) to the last redraw of the
+  table (the one after which it stays unchanged for 1 s), so a partial reply does not count.
 
 Target: under 1 s per filter change. The records are synthetic (``leaderboard.demo``).
 """
@@ -32,11 +34,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from leaderboard.demo import synthetic_submissions  # noqa: E402
-from leaderboard.ranking import ALL, SORT_CHOICES, default_columns  # noqa: E402
+from leaderboard.demo import demo_catalog, synthetic_references, synthetic_submissions  # noqa: E402
+from leaderboard.display import SORT_CHOICES, default_columns  # noqa: E402
+from leaderboard.ranking import ALL  # noqa: E402
+from leaderboard.references import References  # noqa: E402
 from leaderboard.store import LocalStore  # noqa: E402
 
 TARGET_S = 1.0
+QUIET_S = 1.0  # a redraw is final when the table then stays unchanged this long
 
 
 def load_space_app():
@@ -88,18 +93,19 @@ def summary(times: list[float]) -> str:
             f"max {1000 * times[-1]:.0f} ms (n={len(times)})")
 
 
-def browser_changes(url: str, n: int) -> list[float]:
+def browser_changes(url: str, n: int) -> tuple[list[float], list[float]]:
     from playwright.sync_api import sync_playwright
 
     args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-    read = "() => document.querySelector('#table-info').innerText + '|' + " \
+    # The info line's own text (not its progress tracker, whose "processing 0.2s" is no redraw) + the first cells.
+    read = "() => document.querySelector('#table-info [data-testid=markdown]').innerText + '|' + " \
            "[...document.querySelectorAll('#leaderboard-table [role=gridcell]')].slice(0, 60)" \
            ".map(c => c.innerText).join('|')"
-    times = []
+    times, first_times = [], []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=args)
-        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.goto(url, wait_until="networkidle")
         page.wait_for_selector("#leaderboard-table [role=gridcell]")
         steps = []  # every step changes what the table shows, so "drawn" is "content differs"
@@ -115,26 +121,38 @@ def browser_changes(url: str, n: int) -> list[float]:
                 steps.append(("sort", ["Test acc", "TPR@1%", "Submitter", "GUS"][i // 4 % 4]))
         for what, value in steps:
             before = page.evaluate(read)
-            t0 = time.perf_counter()
-            if what == "search":
+            if what == "search":  # typed; every key sends a request, only the last one matters
                 box = page.locator("#filter-search textarea")
                 box.click()
                 box.press("Control+a")
+                t0 = time.perf_counter()  # from the first key
                 box.press("Delete")
                 if value:
                     box.press_sequentially(value)
             else:
                 elem = {"variant": "filter-variant", "budget": "filter-budget", "sort": "sort-by"}[what]
-                page.click(f"#{elem} input")
-                page.locator("[role=option]", has_text=value).first.click()
-            deadline = t0 + 10
-            while page.evaluate(read) == before and time.perf_counter() < deadline:
+                page.click(f"#{elem} input")  # opening the menu is not the change
+                option = page.locator("[role=option]", has_text=value).first
+                option.wait_for()
+                t0 = time.perf_counter()  # from the click on the new value
+                option.click()
+            # Timed to the *last* redraw: poll until the table has not changed for QUIET_S, so a first
+            # partial reply (e.g. for the first typed letter) does not count as the answer.
+            last, first_at, drawn_at, deadline = before, None, None, t0 + 10
+            while time.perf_counter() < deadline:
                 page.wait_for_timeout(10)
-            times.append(time.perf_counter() - t0)
+                now = page.evaluate(read)
+                if now != last:
+                    last, drawn_at = now, time.perf_counter()
+                    first_at = first_at or drawn_at
+                elif drawn_at is not None and time.perf_counter() - drawn_at > QUIET_S:
+                    break
+            times.append((drawn_at or deadline) - t0)
+            first_times.append((first_at or deadline) - t0)
             if os.environ.get("BENCH_VERBOSE"):
-                print(f"  {what}={value!r}: {1000 * times[-1]:.0f} ms")
+                print(f"  {what}={value!r}: {1000 * times[-1]:.0f} ms (first change {1000 * first_times[-1]:.0f} ms)")
         browser.close()
-    return times
+    return times, first_times
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -161,19 +179,23 @@ def main(argv: list[str] | None = None) -> None:
         print(f"store: {n_records:,} records in {len(subs):,} submission files, written in {write_s:.2f} s")
 
         mod = load_space_app()
+        catalog = demo_catalog()
         t0 = time.perf_counter()
-        app = mod.App(LocalStore(tmp), verify=False)  # cold: reads and validates every file, summarises
+        references = References.from_records(synthetic_references(), catalog=catalog)
+        # cold: reads and validates every file, ranks against the references, prepares the shown cells
+        app = mod.App(LocalStore(tmp), verify=False, references=references, catalog=catalog, require_login=False)
         if args.max_rows:
             app.max_rows = args.max_rows
         load_s = time.perf_counter() - t0
-        print(f"load (cold read + validate + summarise): {load_s:.2f} s -> {len(app.board.table):,} table rows")
+        print(f"load (cold read + validate + rank + prepare cells): {load_s:.2f} s -> "
+              f"{len(app.board.table):,} table rows")
 
         times = []
         for change in scripted_changes(app, args.changes):
             t0 = time.perf_counter()
             update, _info = app.render(*change)  # gr.Dataframe(value=...) builds the payload for the browser
             times.append(time.perf_counter() - t0)
-            assert isinstance(update.value, dict) and "data" in update.value
+            assert isinstance(update.value, dict) and "data" in update.value and "metadata" in update.value
         print(f"filter change (server: filter + sort + render + payload): {summary(times)}")
         verdict = "PASS" if max(times) < TARGET_S else "FAIL"
         print(f"target < {TARGET_S:g} s per filter change with {n_records:,} records (server): {verdict} "
@@ -181,13 +203,16 @@ def main(argv: list[str] | None = None) -> None:
         if args.browser:
             demo, url = mod.serve(app)
             try:
-                btimes = browser_changes(url, min(args.changes, 24))
+                btimes, bfirst = browser_changes(url, min(args.changes, 48))
             finally:
                 demo.close()
+            print(f"filter change (Chromium: input -> first redraw): {summary(bfirst)}")
             print(f"filter change (Chromium: input -> table drawn): {summary(btimes)}; "
                   f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-            bverdict = "PASS" if statistics.median(btimes) < TARGET_S else "FAIL"
-            print(f"target < {TARGET_S:g} s per filter change in the browser (median): {bverdict}")
+            ordered = sorted(btimes)
+            p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+            bverdict = "PASS" if statistics.median(btimes) < TARGET_S and p95 < TARGET_S else "FAIL"
+            print(f"target < {TARGET_S:g} s per filter change in the browser (median and p95): {bverdict}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""The Space in headless Chromium: read the table, filter, choose columns, sort, upload, see the new row,
-and see that markup in a submitter's name is shown as text and runs nothing.
+"""The Space in headless Chromium at 1280 px: the ranked table (reference rows, verified badge and its tooltip,
+the rank-deciding columns in view), filters, sorting, columns, an upload with a look-alike name refused and a
+valid one accepted, markup in a method description shown as text and running nothing, the status view
+following a verification, and the About tab.
 
 Uses Debian's /usr/bin/chromium through Playwright's Python package (no browser download).
 With UPDATE_SCREENSHOTS=1 the screenshots go to docs/img/ (the ones the docs show); otherwise to a temp folder.
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from leaderboard.demo import fill_store, synthetic_record
+from leaderboard.demo import synthetic_record, write_demo
 from leaderboard.store import LocalStore, RateLimit
 
 CHROMIUM = "/usr/bin/chromium"
@@ -26,7 +28,9 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-HOSTILE_NAME = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"> team'
+HOSTILE_TEXT = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"> forgets & more'
+LOOKALIKE_NAME = "hf-unlearn maintainers ✔ verified"
+WIDTH = 1280
 
 pytestmark = [
     pytest.mark.browser,
@@ -37,7 +41,7 @@ pytestmark = [
 READ_TABLE = """(sel) => {
   const root = document.querySelector(sel);
   if (!root) return null;
-  const heads = [...root.querySelectorAll('thead th')].map(th => th.getAttribute('title') || th.innerText.trim());
+  const heads = [...root.querySelectorAll('thead th')].map(th => th.innerText.trim());
   const rows = {};
   for (const c of root.querySelectorAll('[role=gridcell]')) {
     (rows[+c.dataset.row] ||= [])[+c.dataset.col] = c.innerText.trim();
@@ -56,18 +60,36 @@ def load_space_app():
     return module
 
 
+def verified_metrics(record):
+    """The verifier's scorer in this test: the checkpoint gives exactly the claimed numbers."""
+    return lambda *args, **kwargs: dict(record["metrics"])
+
+
 @pytest.fixture(scope="module")
 def running_space(tmp_path_factory):
     mod = load_space_app()
     root = tmp_path_factory.mktemp("space")
     store = LocalStore(root / "store", rate_limit=RateLimit(5, 3600), allow_local_checkpoints=False)
-    fill_store(store, 300)
-    app = mod.App(store, verify=False, note="Synthetic example rows with made-up numbers (test fixture).")
-    demo, url = mod.serve(app)
+    demo = write_demo(root, 300, store=store)
+    verified = synthetic_record(random.Random(11), "cifar10", "gaussian", "eps0.1-b2.5-s0", "ngd", 11, 0.05)
+    fresh = synthetic_record(random.Random(77), "cifar10", "gaussian", "eps0.1-b1.5-s0", "fresh_method", 77, 0.05)
+    scores = {"org/ngd-unlearned": verified, "org/fresh-unlearned": fresh}
+
+    def score_fn(checkpoint, *args, **kwargs):
+        return dict(scores[str(checkpoint).split("@")[0]]["metrics"])
+
+    app = mod.App(demo.store, references=demo.references, catalog=demo.catalog, require_login=False,
+                  verify=True, score_fn=score_fn, verify_options={"isolate": False},  # a closure: no child process
+                  note="Synthetic example rows with made-up numbers (test fixture).")
+    (root / "verified.jsonl").write_text(json.dumps(verified) + "\n")
+    reply = app.submit(str(root / "verified.jsonl"), "scored lab", "", "", "", "", "0=org/ngd-unlearned")
+    assert reply["ok"], reply
+    assert app.wait_for_verification(120)
+    space, url = mod.serve(app)
     try:
-        yield url, root
+        yield url, root, fresh
     finally:
-        demo.close()
+        space.close()
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +98,7 @@ def page(running_space):
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1500, "height": 1000})
+        pg = browser.new_page(viewport={"width": WIDTH, "height": 900})
         pg.set_default_timeout(45_000)  # generous: CI shares 2 cores
         pg.dialogs = []
         pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
@@ -95,8 +117,8 @@ def shots(tmp_path_factory):
     return tmp_path_factory.mktemp("shots")
 
 
-def read_table(page):
-    return page.evaluate(READ_TABLE, "#leaderboard-table")
+def read_table(page, selector: str = "#leaderboard-table"):
+    return page.evaluate(READ_TABLE, selector)
 
 
 def column(table, label):
@@ -104,11 +126,11 @@ def column(table, label):
     return [row[i] for row in table["rows"]]
 
 
-def wait_table(page, predicate, what: str, timeout: float = 45.0):
+def wait_table(page, predicate, what: str, timeout: float = 45.0, selector: str = "#leaderboard-table"):
     deadline = time.monotonic() + timeout
     table = None
     while time.monotonic() < deadline:
-        table = read_table(page)
+        table = read_table(page, selector)
         try:
             if table and table["rows"] and predicate(table):
                 return table
@@ -132,17 +154,54 @@ def type_into(page, selector: str, text: str):
         box.press_sequentially(text, delay=5)
 
 
+def upload(page, path: Path) -> None:
+    """Choose a file in the Submit tab; chosen again once if the component did not take it (busy CI)."""
+    for attempt in range(2):
+        page.set_input_files("#submit-file input[type=file]", str(path))
+        try:
+            page.wait_for_selector(f"#submit-file >> text={path.name}", timeout=30_000 if attempt == 0 else 45_000)
+            return
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError; retried once, then raised below
+            if attempt == 1:
+                raise
+
+
+def submit_result(page, prefix: str) -> str:
+    page.wait_for_function(
+        f"() => document.querySelector('#submit-result textarea').value.startsWith({prefix!r})", timeout=45_000
+    )
+    return page.locator("#submit-result textarea").input_value()
+
+
+RANK_DECIDING = ["Budget", "Rank", "Method", "Shortfall", "TPR@1%", "Test acc", "Verified"]
+HEADER_EDGES = """() => [...document.querySelectorAll('#leaderboard-table thead th')].map(th => {
+  const r = th.getBoundingClientRect();
+  return [th.innerText.trim(), r.left, r.right, r.height];
+})"""
+
+
 def test_space_in_a_real_browser(running_space, page, shots):
-    url, root = running_space
+    url, root, fresh = running_space
     page.goto(url, wait_until="networkidle")  # the page-load refresh has answered: no stale reply can follow
 
-    # 1. read the table: references first, then ranked methods, every column from the default set
-    table = wait_table(page, lambda t: "Retrain" in column(t, "Method"), "the Retrain reference")
-    assert table["heads"][:4] == ["Rank", "Method", "Row", "Submitter"]
+    # 1. the table: the rank-deciding columns first and in view at 1280 px, headers on one line,
+    #    one reference row per variant shown as such, ranks (shared as T<n>), intervals in the cell
+    table = wait_table(page, lambda t: "Retrain (reference)" in column(t, "Method"), "the Retrain reference")
+    assert table["heads"][:7] == RANK_DECIDING
+    edges = {name: (left, right, height) for name, left, right, height in page.evaluate(HEADER_EDGES)}
+    assert all(edges[name][1] <= WIDTH for name in RANK_DECIDING), f"off-screen at {WIDTH} px: {edges}"
+    heights = {round(h) for _, _, h in edges.values()}
+    assert max(heights) < 60, f"headers wrap: heights {heights}"
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH, "the page scrolls sideways"
     methods = column(table, "Method")
-    assert methods[:2] == ["Retrain", "No unlearning"]
+    assert methods[:2] == ["Retrain (reference)", "No unlearning (reference)"]
+    assert methods.count("Retrain (reference)") == len(set(column(table, "Variant"))), "one reference per variant"
     assert {"NGD", "SCRUB", "GA"} <= set(methods)
-    assert set(column(table, "Row")) == {"reference", "method"}
+    assert all(" ± " in c for c in column(table, "TPR@1%")), "intervals are shown in the cell"
+    ranks = column(table, "Rank")
+    assert ranks[:2] == ["–", "–"] and any(r.startswith("T") for r in ranks) and any(r.isdigit() for r in ranks)
+    assert all(c == "reference" for c in column(table, "Verified")[:2])
+
     page.screenshot(path=str(shots / "leaderboard.png"))
     page.get_by_role("tab", name="Plots").click()
     page.wait_for_selector("#plot-bars img")
@@ -150,81 +209,112 @@ def test_space_in_a_real_browser(running_space, page, shots):
     page.screenshot(path=str(shots / "plots.png"), full_page=True)
     page.get_by_role("tab", name="Leaderboard").click()
 
-    # 2. filter: variant, then a search; references stay as context
+    # 2. filter: variant, then a search; the variant's references stay as context
     choose(page, "filter-variant", "eps0.1-b2.5-s0")
     wait_table(page, lambda t: set(column(t, "Variant")) == {"eps0.1-b2.5-s0"}, "only the chosen variant")
-    type_into(page, "#filter-search textarea", "scrub")
-    table = wait_table(page, lambda t: set(column(t, "Method")) == {"Retrain", "No unlearning", "SCRUB"},
-                       "only SCRUB and the references")
-    assert len(column(table, "Method")) == 2 + 3  # three budgets
-    assert column(table, "Budget")[2:] == ["0.02", "0.05", "0.1"]
+    type_into(page, "#filter-search textarea", "ngd")
+    table = wait_table(page, lambda t: set(column(t, "Method")) == {"Retrain (reference)", "No unlearning (reference)",
+                                                                      "NGD"}, "only NGD and the references")
+    budgets = column(table, "Budget")
+    assert budgets[:2] == ["—", "—"] and budgets[2:] == sorted(budgets[2:])
+    group = [i for i, b in enumerate(budgets) if b == "0.05"]
+    assert "✔ verified" in column(table, "Verified")[group[0]], "verified rows come first in their group"
+
+    # 3. the verified badge has a tooltip naming what was checked and what was not
+    badge = page.locator("#leaderboard-table [role=gridcell] span[title]", has_text="✔ verified").first
+    title = badge.get_attribute("title")
+    assert "checkpoint org/ngd-unlearned" in title and "TPR@1% (within 1/num_poisons)" in title
+    assert "Not checked: the method and the budget" in title
     page.screenshot(path=str(shots / "leaderboard-filtered.png"))
 
-    # 3. sort by test accuracy, descending; choose columns
+    # 4. sort by test accuracy, descending; choose columns
     type_into(page, "#filter-search textarea", "")
     choose(page, "sort-by", "Test acc")
     page.click("#sort-desc input")
 
     def sorted_desc(t):
-        acc = [float(x) for x in column(t, "Test acc")[2:] if x]
+        acc = [float(x.split(" ")[0]) for x in column(t, "Test acc")[2:] if x]
         return len(acc) > 5 and acc == sorted(acc, reverse=True)
 
     wait_table(page, sorted_desc, "methods sorted by test accuracy, highest first")
     page.get_by_text("Columns", exact=True).click()
-    page.locator("#columns label", has_text="Row").first.click()
-    wait_table(page, lambda t: "Row" not in t["heads"] and "Method" in t["heads"], "the Row column removed")
+    page.locator("#columns label", has_text="Seeds").first.click()
+    wait_table(page, lambda t: "Seeds" not in t["heads"] and "Method" in t["heads"], "the Seeds column removed")
+    page.get_by_text("Columns", exact=True).click()
 
-    # 4. upload a submission whose submitter name carries markup, with a declared new method
-    record = synthetic_record(random.Random(77), "cifar10", "gaussian", "eps0.1-b1.5-s0", "fresh_method", 77, 0.05)
-    upload = root / "fresh.jsonl"
-    upload.write_text(json.dumps(record) + "\n")
+    # 5. a look-alike submitter name is refused with the reason shown; nothing is stored
+    n_before = len(LocalStore(root / "store").submissions())
+    upload_path = root / "fresh.jsonl"
+    upload_path.write_text(json.dumps(fresh) + "\n")
     page.get_by_role("tab", name="Submit").click()
-    page.set_input_files("#submit-file input[type=file]", str(upload))
-    page.wait_for_selector("#submit-file >> text=fresh.jsonl")
-    type_into(page, "#submit-name input, #submit-name textarea", HOSTILE_NAME)
+    upload(page, upload_path)
+    type_into(page, "#submit-name input, #submit-name textarea", LOOKALIKE_NAME)
     page.get_by_text("New method (only if", exact=False).click()
     type_into(page, "#submit-method input, #submit-method textarea", "fresh_method")
-    type_into(page, "#submit-method-desc textarea", "Forgets <b>everything</b> & more")
+    type_into(page, "#submit-method-desc textarea", HOSTILE_TEXT)
+    type_into(page, "#submit-checkpoints textarea", "0=org/fresh-unlearned")
     page.click("#submit-button")
-    result = page.locator("#submit-result textarea")
-    page.wait_for_function(
-        "() => document.querySelector('#submit-result textarea').value.startsWith('accepted')", timeout=45_000
-    )
-    assert "1 records is on the leaderboard" in result.input_value()
+    text = submit_result(page, "rejected")
+    assert "submitter name" in text, text
+    assert len(LocalStore(root / "store").submissions()) == n_before
+
+    # 6. the same file under a plain name is accepted, with its checkpoint queued for verification
+    type_into(page, "#submit-name input, #submit-name textarea", "fresh team")
+    page.click("#submit-button")
+    text = submit_result(page, "accepted")
+    assert "1 records is on the leaderboard" in text and "verification queued" in text
+    submission = text.split("submission ")[1][:12]
     page.screenshot(path=str(shots / "submit.png"), full_page=True)
 
-    # 5. the new row is there, its name shown as text, and nothing ran
+    # 7. the status view finds it by id and follows it to "verified"
+    page.get_by_role("tab", name="Status").click()
+    type_into(page, "#status-search textarea, #status-search input", submission)
+    deadline = time.monotonic() + 60
+    while True:
+        page.click("#status-refresh")
+        page.wait_for_timeout(500)
+        status = read_table(page, "#status-table")
+        if status and status["rows"] and column(status, "Status") == ["verified"]:
+            break
+        assert time.monotonic() < deadline, f"status never became verified: {status}"
+    assert column(status, "Submission")[0].startswith(submission)
+    assert column(status, "Submitter") == ["fresh team"]
+    page.screenshot(path=str(shots / "status.png"), full_page=True)
+
+    # 8. the new row and its method description: markup shown as text, nothing ran
     page.get_by_role("tab", name="Leaderboard").click()
     choose(page, "filter-variant", "eps0.1-b1.5-s0")
     type_into(page, "#filter-search textarea", "fresh")
-    table = wait_table(page, lambda t: set(column(t, "Method")) == {"Retrain", "No unlearning", "fresh_method (new)"},
-                       "the submitted row and the references")
-    row = table["rows"][column(table, "Method").index("fresh_method (new)")]
-    assert row[table["heads"].index("Submitter")] == HOSTILE_NAME.strip()
-    assert row[table["heads"].index("Verification")] == "unverified"
+    table = wait_table(page, lambda t: "fresh_method (new) †" in column(t, "Method"), "the submitted row")
+    described = page.locator("#leaderboard-table span[title]", has_text="fresh_method (new)").first
+    assert HOSTILE_TEXT in described.get_attribute("title")
+    page.locator("#methods").get_by_text("Methods (new methods", exact=False).click()
+    methods_table = wait_table(page, lambda t: "fresh_method" in column(t, "Method"), "the declared method",
+                               selector="#methods-table")
+    assert HOSTILE_TEXT in column(methods_table, "Description")
     assert page.evaluate("window.__xss") is None, "markup from a submitter ran in the page"
-    assert page.locator("#leaderboard-table img").count() == 0
-    assert page.locator("#leaderboard-table script").count() == 0
+    for where in ("#leaderboard-table", "#methods-table"):
+        assert page.locator(f"{where} img").count() == 0 and page.locator(f"{where} script").count() == 0
     assert page.dialogs == []
-    page.get_by_text("Columns", exact=True).click()  # fold the column chooser so the table is in view
-    page.locator("#leaderboard-table").scroll_into_view_if_needed()
+    page.locator("#methods-table").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "markup-shown-as-text.png"), full_page=True)
 
-    # 6. a rejected upload says why and adds nothing
+    # 9. a rejected upload says why and adds nothing
     bad = root / "bad.jsonl"
-    bad.write_text(json.dumps({**record, "metrics": {**record["metrics"], "test_accuracy": 1.5}}) + "\n")
+    bad.write_text(json.dumps({**fresh, "metrics": {**fresh["metrics"], "test_accuracy": 1.5}}) + "\n")
+    n_before = len(LocalStore(root / "store").submissions())
     page.get_by_role("tab", name="Submit").click()
-    page.set_input_files("#submit-file input[type=file]", str(bad))
-    page.wait_for_selector("#submit-file >> text=bad.jsonl")
+    upload(page, bad)
     page.click("#submit-button")
-    page.wait_for_function(
-        "() => document.querySelector('#submit-result textarea').value.startsWith('rejected')", timeout=45_000
-    )
-    assert "metrics.test_accuracy" in result.input_value() and "[0.0, 1.0]" in result.input_value()
-    assert len(LocalStore(root / "store").submissions()) == 35
+    text = submit_result(page, "rejected")
+    assert "metrics.test_accuracy" in text and "[0.0, 1.0]" in text
+    assert len(LocalStore(root / "store").submissions()) == n_before
 
-    # 7. plots and the About tab render
+    # 10. plots and the About tab render; "TPR@0.1%" is text, not a mailto: link; the citation is there
     page.get_by_role("tab", name="Plots").click()
     page.wait_for_selector("#plot-bars img")
     page.get_by_role("tab", name="About").click()
-    assert "Shortfall vs Retrain" in page.locator("#about").inner_text()
+    about = page.locator("#about")
+    assert "Shortfall" in about.inner_text() and "TPR@0.1%" in about.inner_text()
+    assert page.locator("#about a[href^='mailto:']").count() == 0
+    assert "@inproceedings{pawelczyk2025machine," in about.inner_text() and "FAQ" in about.inner_text()
