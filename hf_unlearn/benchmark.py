@@ -9,7 +9,16 @@ references ``none`` and ``retrain`` do not depend on the budget and run once per
 unlearns, scores and appends its record to ``results.jsonl`` the moment it finishes,
 so a killed run restarted with the same arguments skips the finished cells. At the
 end it writes ``summary.md`` / ``summary.csv`` (mean +- std over seeds), one
-Figure-2-style plot per variant and a markdown ``report.md``.
+Figure-2-style plot per variant (and a Figure-8-style budget sweep when there are
+several budgets) and a markdown ``report.md``.
+
+Tuning (``tune=True``, the paper's protocol, declared before the results): each
+method's ``grid:`` (``configs/methods/<method>.yaml``) runs once per (variant, method,
+tuning budget) on the tuning seed, every grid cell is recorded in ``tuning.jsonl``, and
+one setting is selected by :func:`select_setting` from data the method may see: a
+seeded validation slice held out of the retain set (``validation_fraction``, never
+given to any method while tuning is on) and the forget set's GUS. The sweep then runs
+at the selected setting. Tuning compute is reported apart from the budget.
 """
 
 from __future__ import annotations
@@ -31,6 +40,9 @@ from hf_unlearn.config import PRESETS_DIR, PipelineConfig, apply_overrides, from
 from hf_unlearn.poisons.gaussian import GaussianPoisonConfig
 
 METRICS = ("test_accuracy", "gus", "tpr_at_fpr_0.01", "tpr_at_fpr_0.001")
+# The selection rule's tolerance: a setting qualifies if its validation-slice accuracy is at
+# most this far below the poisoned model's (2 points, fixed before any result).
+TUNING_ACCURACY_TOLERANCE = 0.02
 LABELS = {"none": "No unlearning", "retrain": "Retrain", "gd": "GD", "ngd": "NGD", "ga": "GA", "euk": "EU-k",
           "cfk": "CF-k", "scrub": "SCRUB", "neggrad_plus": "NegGrad+", "ssd": "SSD"}
 
@@ -46,6 +58,10 @@ class BenchmarkConfig:
     budgets: list[float] = field(default_factory=lambda: [0.1])  # fractions of the training cost (paper: 0.02-0.10)
     variants: list[GaussianPoisonConfig] = field(default_factory=list)  # empty = [pipeline.poison]
     method_config: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-method overrides, e.g. {gd: {lr: 0.01}}
+    tune: bool = False  # run each method's grid and select a setting (module docstring)
+    tune_at_budget: float | None = None  # tune once at this budget and use the selection for every budget; None: per budget
+    tune_seed: int | None = None  # the seed the grid runs on; None: the first of ``seeds``
+    validation_fraction: float = 0.05  # retain rows held out of unlearning for the selection (only when tuning)
 
     def __post_init__(self) -> None:
         from hf_unlearn.unlearn import build_config, get_method
@@ -59,14 +75,20 @@ class BenchmarkConfig:
         for b in self.budgets:
             if not (isinstance(b, (int, float)) and 0 < b <= 10):
                 raise ValueError(f"budget {b!r}: budgets are fractions of the training cost in (0, 10], e.g. 0.1")
+        if self.tune_at_budget is not None and not 0 < self.tune_at_budget <= 10:
+            raise ValueError(f"tune_at_budget={self.tune_at_budget!r}: a fraction of the training cost in (0, 10], e.g. 0.1")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction={self.validation_fraction!r}: a fraction in (0, 1), e.g. 0.05")
 
 
-_PRESET_KEYS = ("pipeline", "set", "methods", "seeds", "budgets", "variants", "method_config")
+_PRESET_KEYS = ("pipeline", "set", "methods", "seeds", "budgets", "variants", "method_config", "tune", "tune_at_budget",
+                "tune_seed", "validation_fraction")
 
 
 def load_benchmark_preset(name_or_path: str | os.PathLike) -> BenchmarkConfig:
     """``cpu`` -> ``configs/benchmark_cpu.yaml``, or a YAML path. Keys: pipeline (a pipeline preset
-    name/path), set (its ``section.key=value`` overrides), methods, seeds, budgets, variants, method_config."""
+    name/path), set (its ``section.key=value`` overrides), methods, seeds, budgets, variants, method_config,
+    tune, tune_at_budget, tune_seed, validation_fraction."""
     path = Path(name_or_path)
     if not path.suffix:
         path = PRESETS_DIR / f"benchmark_{name_or_path}.yaml"
@@ -87,6 +109,10 @@ def load_benchmark_preset(name_or_path: str | os.PathLike) -> BenchmarkConfig:
         budgets=[float(b) for b in data.get("budgets", [0.1])],
         variants=variants,
         method_config={k: dict(v or {}) for k, v in (data.get("method_config") or {}).items()},
+        tune=bool(data.get("tune", False)),
+        tune_at_budget=None if data.get("tune_at_budget") is None else float(data["tune_at_budget"]),
+        tune_seed=None if data.get("tune_seed") is None else int(data["tune_seed"]),
+        validation_fraction=float(data.get("validation_fraction", 0.05)),
     )
 
 
@@ -103,8 +129,41 @@ class Cell:
         return f"{self.variant} {self.method}{b} s={self.seed}"
 
 
-def _key(config: str, method: str, seed: int, budget: float | None, method_config: Mapping[str, Any]) -> tuple:
-    return (config, method, int(seed), None if budget is None else round(float(budget), 6), json.dumps(method_config, sort_keys=True))
+def _key(config: str, method: str, seed: int, budget: float | None, method_config: Mapping[str, Any],
+         tuned: bool = False) -> tuple:
+    return (config, method, int(seed), None if budget is None else round(float(budget), 6),
+            json.dumps(method_config, sort_keys=True), bool(tuned))
+
+
+def _record_key(r: Mapping[str, Any]) -> tuple:
+    return _key(r["dataset"]["config"], r["method"], r["seed"], r["budget_fraction"], r["method_config"], bool(r.get("tuning")))
+
+
+# ----------------------------------------------------------------------------- tuning
+def select_setting(cells: list[Mapping[str, float]], original_accuracy: float,
+                   tolerance: float = TUNING_ACCURACY_TOLERANCE) -> int:
+    """The index of the selected grid cell; each cell has ``validation_accuracy`` and ``gus``.
+
+    The rule (fixed before any result, docs/unlearning.md "Tuning"): among cells whose
+    validation-slice accuracy is at least ``original_accuracy - tolerance``, the one with
+    the smallest |GUS| (the null is 0; a large negative GUS is as detectable as a large
+    positive one), ties broken by the higher validation accuracy, then grid order; if no
+    cell qualifies, the one with the highest validation accuracy (then grid order).
+    Only data a method may see enter: the retain slice it was denied and the forget set.
+    """
+    if not cells:
+        raise ValueError("select_setting needs at least one grid cell")
+    ok = [i for i, c in enumerate(cells) if c["validation_accuracy"] >= original_accuracy - tolerance - 1e-12]
+    if ok:
+        return min(ok, key=lambda i: (abs(cells[i]["gus"]), -cells[i]["validation_accuracy"], i))
+    return min(range(len(cells)), key=lambda i: (-cells[i]["validation_accuracy"], i))
+
+
+def grid_name(method: str, grid: list[dict[str, Any]]) -> str:
+    """``"ga: lr in [1e-05, 0.0001, 0.001] (3 cells)"``: the grid as recorded in every tuning record."""
+    keys = list(grid[0]) if grid else []
+    parts = [f"{k} in {list(dict.fromkeys(c[k] for c in grid))}" for k in keys]
+    return f"{method}: {' x '.join(parts) or 'preset'} ({len(grid)} cells)"
 
 
 def plan_cells(variants: Iterable[str], methods: Iterable[str], seeds: Iterable[int], budgets: Iterable[float]) -> list[Cell]:
@@ -142,6 +201,9 @@ def run_benchmark(
     methods: list[str] | None = None,
     pipeline_overrides: list[str] | None = None,
     method_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    tune: bool | None = None,
+    tune_at_budget: float | None = None,
+    tune_seed: int | None = None,
     progress: bool = True,
     cpu: bool = False,
     channels_last: bool = False,
@@ -149,14 +211,17 @@ def run_benchmark(
 ) -> BenchmarkResult:
     """Run (or resume) a benchmark preset; ``seeds``/``budgets``/``methods`` replace the preset's lists.
 
-    ``on_cell(cell, record)`` is called after each finished cell's record is appended.
-    ``channels_last`` (NHWC) applies to training and unlearning; off by default (see ``RunOptions``).
+    ``tune`` (default: the preset's) runs each method's grid first and the sweep at the
+    selected setting; ``tune_at_budget``/``tune_seed`` tune once at that budget/seed and use
+    the selection for every budget and seed (module docstring). ``on_cell(cell, record)`` is
+    called after each finished sweep cell's record is appended. ``channels_last`` (NHWC)
+    applies to training and unlearning; off by default (see ``RunOptions``).
     """
     from hf_unlearn.pipeline import DATASET_REPO, build_dataset, load_splits, train_model
     from hf_unlearn.results import append_record, read_records
     from hf_unlearn.train import RunOptions, load_checkpoint
     from hf_unlearn.unlearn import build_config, list_methods
-    from hf_unlearn.unlearn.runner import unlearn_checkpoint
+    from hf_unlearn.unlearn.runner import REFERENCE_METHODS, unlearn_checkpoint
 
     cfg = preset if isinstance(preset, BenchmarkConfig) else load_benchmark_preset(preset)
     if pipeline_overrides:
@@ -166,7 +231,11 @@ def run_benchmark(
         seeds=list(seeds) if seeds else cfg.seeds,
         budgets=[float(b) for b in budgets] if budgets else cfg.budgets,
         methods=list(methods) if methods else (cfg.methods or list_methods()),
-        method_config={**cfg.method_config, **{k: dict(v) for k, v in (method_overrides or {}).items()}},
+        method_config={**cfg.method_config, **{k: {**cfg.method_config.get(k, {}), **v}
+                                                for k, v in (method_overrides or {}).items()}},
+        tune=cfg.tune if tune is None else bool(tune),
+        tune_at_budget=cfg.tune_at_budget if tune_at_budget is None else float(tune_at_budget),
+        tune_seed=cfg.tune_seed if tune_seed is None else int(tune_seed),
     )
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -174,58 +243,165 @@ def run_benchmark(
     device = "cpu" if cpu else None
     variants = cfg.variants or [cfg.pipeline.poison]
     method_cfgs = {m: dataclasses.asdict(build_config(m, cfg.method_config.get(m), yaml_path="preset")) for m in cfg.methods}
+    grids = {m: _grid(m) for m in cfg.methods if m not in REFERENCE_METHODS} if cfg.tune else {}
     (out / "benchmark_config.json").write_text(json.dumps(
-        {**dataclasses.asdict(cfg), "method_config": method_cfgs}, indent=2, default=str))
+        {**dataclasses.asdict(cfg), "method_config": method_cfgs, "grids": grids,
+         "tuning_rule": select_setting.__doc__ if cfg.tune else None}, indent=2, default=str))
 
-    existing = read_records(results_path) if results_path.exists() else []
-    done = {_key(r.dataset["config"], r.method, r.seed, r.budget_fraction, r.method_config) for r in existing}
+    done = {_record_key(r.to_dict()) for r in (read_records(results_path) if results_path.exists() else [])}
     cells = plan_cells([v.name for v in variants], cfg.methods, cfg.seeds, cfg.budgets)
-    todo = [c for c in cells if _key(c.variant, c.method, c.seed, c.budget, method_cfgs[c.method]) not in done]
-    skipped = [c for c in cells if c not in todo]
-    print(f"benchmark: {len(cells)} cells, {len(skipped)} already in {results_path}, {len(todo)} to run")
+    print(f"benchmark: {len(cells)} cells{' after tuning' if cfg.tune else ''}, results in {results_path}")
 
     training_costs: dict[str, float] = {}
     ran: list[Cell] = []
+    skipped: list[Cell] = []
+    wanted: set[tuple] = set()
     for variant in variants:
         folder = out / DATASET_REPO
         if not (folder / "data" / variant.name).exists():
             build_dataset(cfg.pipeline.source, variant, folder)
-        dataset_ref = {"id": str(folder), "config": variant.name, "revision": None}
         model_dir = out / "models" / variant.name / "poisoned"
-        mine = [c for c in todo if c.variant == variant.name]
         splits = load_splits(folder, variant.name)
-        trained = train_model(splits, dataset_ref, cfg.pipeline.train, model_dir, role="poisoned",
-                              options=RunOptions(progress=progress, cpu=cpu, channels_last=channels_last))
+        trained = train_model(splits, {"id": str(folder), "config": variant.name, "revision": None}, cfg.pipeline.train,
+                              model_dir, role="poisoned", options=RunOptions(progress=progress, cpu=cpu, channels_last=channels_last))
         training_costs[variant.name] = trained.training_cost
-        if not mine:
-            continue
         model, summary = load_checkpoint(str(model_dir))
-        for cell in mine:
+        common = dict(null_draws=cfg.pipeline.scoring.null_draws, score_seed=cfg.pipeline.scoring.seed, device=device,
+                      progress=progress, model=model, summary=summary, splits=splits, channels_last=channels_last)
+        selections = _tune_variant(cfg, grids, variant.name, folder, model_dir, out, common) if cfg.tune else {}
+
+        for cell in (c for c in cells if c.variant == variant.name):
+            tuned = cell.method not in REFERENCE_METHODS and cfg.tune
+            choice = selections.get((cell.method, cfg.tune_at_budget or cell.budget)) if tuned else None
+            overrides = {**cfg.method_config.get(cell.method, {}), **(choice["setting"] if choice else {})}
+            mcfg = dataclasses.asdict(build_config(cell.method, overrides, yaml_path="preset"))
+            key = _key(cell.variant, cell.method, cell.seed, cell.budget, mcfg, tuned)
+            wanted.add(key)
+            if key in done:
+                skipped.append(cell)
+                continue
             t0 = time.perf_counter()
-            outcome = unlearn_checkpoint(
-                model_dir, folder, variant.name, cell.method, budget=cell.budget or 1.0, seed=cell.seed,
-                overrides=cfg.method_config.get(cell.method), null_draws=cfg.pipeline.scoring.null_draws,
-                score_seed=cfg.pipeline.scoring.seed, output_dir=out / "models" / variant.name / _cell_dir(cell),
-                retrain_dir=out / "models" / variant.name / f"retrain-s{cell.seed}" if cell.method == "retrain" else None,
-                device=device, progress=progress, model=model, summary=summary, splits=splits,
-                channels_last=channels_last,
-            )
-            record = outcome.record.to_dict()
+            tuning = ({"grid": choice["grid"], "setting": choice["setting"], "selected": True,
+                       "tuning_compute": choice["tuning_compute"]} if choice else None)
+            if choice and cell.seed == choice["seed"] and cell.budget == choice["budget"]:
+                record = {**choice["record"], "tuning": tuning}  # this very run was the selected grid cell
+            else:
+                outcome = unlearn_checkpoint(
+                    model_dir, folder, variant.name, cell.method, budget=cell.budget or 1.0, seed=cell.seed,
+                    overrides=overrides, output_dir=out / "models" / variant.name / _cell_dir(cell),
+                    retrain_dir=out / "models" / variant.name / f"retrain-s{cell.seed}" if cell.method == "retrain" else None,
+                    validation_fraction=cfg.validation_fraction if tuned else 0.0, tuning=tuning, **common,
+                )
+                record = outcome.record.to_dict()
             append_record(record, results_path)  # finished cells survive a kill
+            done.add(key)
             ran.append(cell)
             m = record["metrics"]
             print(f"[{len(skipped) + len(ran)}/{len(cells)}] {cell.label()}: test {m['test_accuracy']:.3f}, "
                   f"GUS {m['gus']:.2f}, TPR@1% {_num(m.get('tpr_at_fpr_0.01'))}, compute {record['compute_used']:.4g} "
-                  f"({record['compute_used'] / trained.training_cost:.3f} of training), {time.perf_counter() - t0:.1f} s",
-                  flush=True)
+                  f"({record['compute_used'] / trained.training_cost:.3f} of training, stopped by "
+                  f"{record.get('stopped_by')}), {time.perf_counter() - t0:.1f} s", flush=True)
             if on_cell is not None:
                 on_cell(cell, record)
 
-    records = [r.to_dict() for r in read_records(results_path)]
-    wanted = {_key(c.variant, c.method, c.seed, c.budget, method_cfgs[c.method]) for c in cells}
-    records = [r for r in records if _key(r["dataset"]["config"], r["method"], r["seed"], r["budget_fraction"], r["method_config"]) in wanted]
+    records = [r for r in (x.to_dict() for x in read_records(results_path)) if _record_key(r) in wanted]
     paths = write_report(records, out, training_costs=training_costs, title=f"hf-unlearn benchmark ({_preset_name(preset)})")
+    if cfg.tune:
+        paths["tuning"] = str(out / "tuning.md")
     return BenchmarkResult(records, ran, skipped, (out / "summary.md").read_text(), paths)
+
+
+def _grid(method: str) -> list[dict[str, Any]]:
+    from hf_unlearn.unlearn.base import load_method_grid
+
+    return load_method_grid(method)
+
+
+def _tune_variant(cfg: BenchmarkConfig, grids: Mapping[str, list[dict[str, Any]]], variant: str, folder: Path,
+                  model_dir: Path, out: Path, common: Mapping[str, Any]) -> dict[tuple[str, float], dict[str, Any]]:
+    """Run (or resume) every grid cell of one variant on the tuning seed; return the selection per
+    (method, tuning budget). Cells are appended to ``tuning_cells.jsonl`` as they finish (with their
+    validation accuracy); ``tuning.jsonl`` (records, the selected ones marked) and ``tuning.md`` are
+    rewritten from it after each method, so a killed run resumes and re-derives the same selection."""
+    from hf_unlearn.train import accuracy
+    from hf_unlearn.unlearn import build_config
+    from hf_unlearn.unlearn.runner import retain_forget, unlearn_checkpoint, validation_slice
+
+    seed = cfg.seeds[0] if cfg.tune_seed is None else cfg.tune_seed
+    budgets = [cfg.tune_at_budget] if cfg.tune_at_budget is not None else list(cfg.budgets)
+    cells_path = out / "tuning_cells.jsonl"
+    finished = [json.loads(line) for line in cells_path.read_text().splitlines() if line.strip()] if cells_path.exists() else []
+    by_key = {_record_key(c["record"]): c for c in finished}
+    _, validation = validation_slice(retain_forget(common["splits"])[0], cfg.validation_fraction)
+    original = float(accuracy(common["model"], validation))
+    selections: dict[tuple[str, float], dict[str, Any]] = {}
+    for method, grid in grids.items():
+        name = grid_name(method, grid)
+        for budget in budgets:
+            rows = []
+            for i, setting in enumerate(grid):
+                overrides = {**cfg.method_config.get(method, {}), **setting}
+                mcfg = dataclasses.asdict(build_config(method, overrides, yaml_path="preset"))
+                key = _key(variant, method, seed, budget, mcfg, True)
+                if key not in by_key:
+                    t0 = time.perf_counter()
+                    outcome = unlearn_checkpoint(
+                        model_dir, folder, variant, method, budget=budget, seed=seed, overrides=overrides,
+                        output_dir=out / "models" / variant / "tuning" / f"{method}-b{budget:g}-s{seed}-cell{i}",
+                        validation_fraction=cfg.validation_fraction,
+                        tuning={"grid": name, "setting": setting, "selected": False, "tuning_compute": 0.0}, **common,
+                    )
+                    row = {"validation_accuracy": outcome.validation_accuracy, "record": outcome.record.to_dict()}
+                    with cells_path.open("a") as fh:
+                        fh.write(json.dumps(row, sort_keys=True) + "\n")
+                    by_key[key] = row
+                    m = row["record"]["metrics"]
+                    print(f"tuning {variant} {method} b={budget:g} s={seed} {setting}: validation accuracy "
+                          f"{row['validation_accuracy']:.3f} (original {original:.3f}), GUS {m['gus']:.2f}, "
+                          f"{time.perf_counter() - t0:.1f} s", flush=True)
+                rows.append(by_key[key])
+            pick = select_setting([{"validation_accuracy": r["validation_accuracy"], "gus": r["record"]["metrics"]["gus"]}
+                                   for r in rows], original)
+            total = float(sum(r["record"]["compute_used"] for r in rows))
+            for i, r in enumerate(rows):
+                r["record"]["tuning"] = {"grid": name, "setting": grid[i], "selected": i == pick, "tuning_compute": total}
+            selections[(method, budget)] = {
+                "grid": name, "setting": grid[pick], "tuning_compute": total, "seed": seed, "budget": budget,
+                "record": rows[pick]["record"], "rows": rows, "original_accuracy": original,
+            }
+    _write_tuning(out, variant, selections)
+    return selections
+
+
+def _write_tuning(out: Path, variant: str, selections: Mapping[tuple[str, float], Mapping[str, Any]]) -> None:
+    """``tuning.jsonl`` (every grid cell's record, the selected ones marked) and ``tuning.md`` (one table)."""
+    from hf_unlearn.results import write_records
+
+    path = out / "tuning.jsonl"
+    keep = [r.to_dict() for r in _read(path) if r.dataset["config"] != variant] if path.exists() else []
+    mine = [row["record"] for sel in selections.values() for row in sel["rows"]]
+    write_records(keep + mine, path)
+    lines = [f"# Tuning ({variant})", "",
+             f"Selection rule ({TUNING_ACCURACY_TOLERANCE * 100:g} points): `hf_unlearn.benchmark.select_setting`. "
+             "Validation accuracy is on the retain slice held out of unlearning; the poisoned model's is "
+             f"{next(iter(selections.values()))['original_accuracy']:.3f}." if selections else "", "",
+             "| method | budget | setting | validation acc | GUS | compute | selected |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for (method, budget), sel in selections.items():
+        for row in sel["rows"]:
+            rec = row["record"]
+            lines.append(f"| {LABELS.get(method, method)} | {budget:g} | {json.dumps(rec['tuning']['setting'])} "
+                         f"| {row['validation_accuracy']:.3f} | {rec['metrics']['gus']:.2f} | {rec['compute_used']:.4g} "
+                         f"| {'**yes**' if rec['tuning']['selected'] else ''} |")
+        lines.append(f"| {LABELS.get(method, method)} | {budget:g} | tuning compute (all cells) | | | "
+                     f"{sel['tuning_compute']:.4g} | |")
+    (out / "tuning.md").write_text("\n".join(lines) + "\n")
+
+
+def _read(path: Path):
+    from hf_unlearn.results import read_records
+
+    return read_records(path)
 
 
 def _num(value: float | None) -> str:
@@ -328,6 +504,34 @@ def figure(stats, variant: str, path: str | os.PathLike, fpr: float = 0.01) -> s
     return str(path)
 
 
+def sweep_figure(stats, variant: str, path: str | os.PathLike, fpr: float = 0.01) -> str:
+    """Figure 8 of the paper, as a sweep: test accuracy and TPR@FPR=0.01 against the budget, one line per
+    method (± std over seeds); No unlearning and Retrain as horizontal lines, the FPR level dashed."""
+    from hf_unlearn.plots import _pyplot
+
+    plt = _pyplot()
+    sub = stats[stats["variant"] == variant]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
+    for ax, metric, title in ((axes[0], "test_accuracy", "test accuracy"), (axes[1], "tpr_at_fpr_0.01", f"TPR @ FPR={fpr:g}")):
+        for method in sub["method"].unique():
+            rows = sub[sub["method"] == method]
+            if method in ("none", "retrain"):
+                ax.axhline(float(rows[f"{metric}_mean"].iloc[0]), lw=1.2, ls="-" if method == "none" else ":",
+                           color="black" if method == "none" else "tab:green", label=LABELS[method])
+                continue
+            rows = rows.sort_values("budget", key=lambda b: b.astype(float))
+            ax.errorbar(rows["budget"].astype(float), rows[f"{metric}_mean"], yerr=rows[f"{metric}_std"].fillna(0),
+                        marker="o", ms=3, capsize=2, lw=1, label=LABELS.get(method, method))
+        if metric.startswith("tpr"):
+            ax.axhline(fpr, color="grey", lw=1, ls="--", label=f"FPR = {fpr:g} (perfect unlearning)")
+        ax.set(xlabel="budget (fraction of the training cost)", title=f"{variant}: {title}", ylim=(0, 1.05))
+    axes[1].legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return str(path)
+
+
 def write_report(records: list[dict[str, Any]], output_dir: str | os.PathLike, *,
                  training_costs: Mapping[str, float] | None = None, title: str = "hf-unlearn benchmark") -> dict[str, str]:
     """summary.csv, summary.md, one figure per variant and report.md from the records."""
@@ -347,17 +551,24 @@ def write_report(records: list[dict[str, Any]], output_dir: str | os.PathLike, *
     for variant in stats["variant"].unique():
         figures.append(figure(stats, variant, out / f"figure_{variant}.png"))
         paths[f"figure_{variant}"] = figures[-1]
+        if len({b for b in stats[stats["variant"] == variant]["budget"] if b != "-"}) > 1:
+            figures.append(sweep_figure(stats, variant, out / f"sweep_{variant}.png"))
+            paths[f"sweep_{variant}"] = figures[-1]
     seeds = sorted({r["seed"] for r in records})
     versions = records[0].get("versions", {})
     report = [
         f"# {title}", "",
         f"{len(records)} records, seeds {seeds}. Mean ± sample std over seeds (one seed: the value alone).",
-        "Compute is counted in forward-equivalents per example (forward 1, forward+backward 3); each method",
-        "stops before the first step that would exceed `budget x training cost`. No unlearning and Retrain are",
+        "Compute is counted in forward-equivalents per example (forward 1, forward+backward 3); each iterative",
+        "method runs until the first step that would exceed `budget x training cost` (its record's `stopped_by`",
+        "says what ended it; SSD is one-shot). No unlearning and Retrain are",
         "references: not budgeted, Retrain's compute is one more full training. TPR@1% near 0.01 means the",
         "poisons are indistinguishable from fresh noise (perfect unlearning); GUS near 0 likewise.", "",
         table, "",
         *[f"![{Path(f).stem}]({Path(f).name})" for f in figures], "",
+        *(["Settings were tuned before the sweep: every grid cell, the selection rule and the tuning compute",
+           "(reported apart from the budget) are in [tuning.md](tuning.md) and `tuning.jsonl`.", ""]
+          if (out / "tuning.md").exists() else []),
         "## Environment", "",
         f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
         f"- accelerator: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none (CPU)'}",

@@ -24,6 +24,7 @@ EPILOG = """examples:
   hf-unlearn unlearn --checkpoint runs/poisoned --dataset poisoned-cifar10-gaussian --config eps0.1-b1.5-s0 \
       --method scrub --budget 0.1 --seed 0 --output results.jsonl
   hf-unlearn benchmark --preset cpu --seeds 0 1 2 --output-dir runs/benchmark
+  hf-unlearn benchmark --preset cpu --budgets 0.02 0.04 0.06 0.08 0.1 --tune-at-budget 0.1 --tune-seed 0
   hf-unlearn submit demo_output/results.jsonl --leaderboard ./leaderboard-store --submitter "My Lab"
 """
 
@@ -132,15 +133,28 @@ def cmd_unlearn(args) -> None:
     print(json.dumps({
         "checkpoint": None if outcome.checkpoint_dir is None else str(outcome.checkpoint_dir),
         "method": args.method, "compute_used": r.compute_used, "compute_limit": r.limit,
-        "stopped_by_budget": r.stopped_by_budget, "metrics": outcome.record.metrics,
+        "stopped_by": r.stopped_by, "metrics": outcome.record.metrics,
     }, indent=2))
 
 
 def cmd_benchmark(args) -> None:
     from hf_unlearn.benchmark import run_benchmark
 
+    from hf_unlearn.unlearn import parse_overrides
+
+    method_overrides: dict[str, dict] = {}
+    for item in args.method_set:
+        method, dot, rest = item.partition(".")
+        if not dot or "=" not in rest:
+            raise ValueError(f"--method-set {item!r}: expected METHOD.KEY=VALUE, e.g. --method-set ga.lr=1e-4")
+        method_overrides.setdefault(method, {}).update(parse_overrides([rest]))
+    if args.tune_seed is not None and not (args.tune or args.tune_at_budget is not None):
+        raise ValueError("--tune-seed: only with --tune (or --tune-at-budget)")
     result = run_benchmark(args.preset, args.output_dir, seeds=args.seeds, budgets=args.budgets, methods=args.methods,
-                           pipeline_overrides=args.overrides, progress=not args.no_progress, cpu=args.cpu)
+                           pipeline_overrides=args.overrides, method_overrides=method_overrides or None,
+                           tune=True if (args.tune or args.tune_at_budget is not None) else None,
+                           tune_at_budget=args.tune_at_budget, tune_seed=args.tune_seed,
+                           progress=not args.no_progress, cpu=args.cpu)
     print("\n" + result.table + "\n")
     for name, path in result.paths.items():
         print(f"{name:>9}: {path}")
@@ -217,7 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("unlearn", help="unlearn a poisoned checkpoint's forget split with one method under a budget",
                        description="Runs METHOD on the variant's retain/forget split of --dataset starting from "
-                       "--checkpoint, stopped at BUDGET x the checkpoint's training cost (forward-equivalents); "
+                       "--checkpoint; iterative methods run until BUDGET x the checkpoint's training cost "
+                       "(forward-equivalents) ends them (cap with --set epochs=N; opt-in early stops: --set "
+                       "stop_on_plateau=true / stop_on_collapse=true) and the output says why it stopped (stopped_by); "
                        "saves the unlearned checkpoint (safetensors + card), scores it and prints the metrics. "
                        "Works under `accelerate launch -m hf_unlearn.cli unlearn ...` (one process).")
     _add_checkpoint_and_variant(p, "poisoned checkpoint folder or Hub model id", "checkpoint revision (Hub)")
@@ -239,13 +255,29 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Builds the preset's variants, trains each poisoned model once, then unlearns and "
                        "scores every (variant, method, seed, budget) cell, appending each record to "
                        "OUTPUT_DIR/results.jsonl as it finishes; a rerun skips finished cells. Writes summary.md/.csv "
-                       "(mean +- std over seeds), figure_<variant>.png and report.md.")
+                       "(mean +- std over seeds), figure_<variant>.png and report.md. Every iterative method runs until "
+                       "its budget (BUDGET x the poisoned model's training cost, in forward-equivalents) ends it; each "
+                       "record says why it stopped (stopped_by). With --tune, each method's grid "
+                       "(configs/methods/<method>.yaml) runs first on a retain set minus a seeded 5%% validation slice, "
+                       "every grid cell goes to tuning.jsonl, and the sweep runs at the setting selected by a fixed rule: "
+                       "among settings whose validation accuracy is within 2 points of the poisoned model's, the smallest "
+                       "|GUS|; if none qualifies, the highest validation accuracy (docs/unlearning.md, \"Tuning\"). "
+                       "Tuning compute is reported apart from the budget.")
     p.add_argument("--preset", default="cpu", help="benchmark preset: cpu, demo, paper or a YAML path (default cpu)")
     p.add_argument("--output-dir", default="runs/benchmark", help="where everything goes (default runs/benchmark)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="unlearning seeds (default: the preset's)")
     p.add_argument("--budgets", type=float, nargs="+", default=None, metavar="FRACTION",
                    help="compute budgets; the paper's sweep is --budgets 0.02 0.04 0.06 0.08 0.1")
     p.add_argument("--methods", nargs="+", default=None, metavar="METHOD", help="methods (default: the preset's)")
+    p.add_argument("--method-set", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                   help="override a method hyper-parameter, e.g. --method-set ga.lr=1e-4 or "
+                   "--method-set ga.stop_on_collapse=true (repeatable)")
+    p.add_argument("--tune", action="store_true",
+                   help="run each method's tuning grid first, per budget, and the sweep at the selected setting")
+    p.add_argument("--tune-at-budget", type=float, default=None, metavar="FRACTION",
+                   help="tune once at this budget (implies --tune) and use the selection for every budget, "
+                   "e.g. 0.1 (what the CPU run does)")
+    p.add_argument("--tune-seed", type=int, default=None, help="the seed the grid runs on (default: the first seed)")
     _add_overrides(p, "--set train.epochs=20")
     _add_run_flags(p)
     p.set_defaults(func=cmd_benchmark)

@@ -98,7 +98,7 @@ def test_unknown_config_key_lists_valid_keys_and_values_are_typed():
     with pytest.raises(ValueError, match="expected int"):
         build_config("gd", ["epochs=2.5"])
     cfg = build_config("scrub", ["lr=1e-3", "max_epochs=1"])  # YAML reads 1e-3 as a string: still a float
-    assert (cfg.lr, cfg.max_epochs, cfg.epochs) == (1e-3, 1, 3)
+    assert (cfg.lr, cfg.max_epochs, cfg.epochs) == (1e-3, 1, None)  # None: until the budget ends the run
 
 
 @pytest.mark.parametrize("method", PAPER_METHODS)
@@ -233,3 +233,131 @@ def test_ssd_dampens_only_parameters_whose_forget_importance_dominates(model, da
         assert shrunk[selected].all(), f"{name}: dampening must never grow a parameter"
     assert n_selected > 0
     assert result.compute_used == 3 * (len(forget) + len(retain) + len(forget)) and result.steps == ["forget", "full"]
+
+
+# ----------------------------------------------------------------------------- budgets that bind
+ITERATIVE = [m for m in PAPER_METHODS if m not in ("none", "retrain", "ssd")]
+LARGEST_STEP = 4 * 64  # the costliest single step any method takes on this data (SCRUB: 48 retain rows x (3 + 1))
+
+
+def params(model) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+@pytest.mark.parametrize("method", ITERATIVE)
+def test_every_iterative_method_spends_its_budget_and_more_budget_changes_the_result(method, model, data):
+    retain, forget = data
+    limit = 3.0 * 64 * 4  # four passes' worth over the 64 examples
+    small, large = (run_method(model, retain, forget, method, limit=lim, seed=0) for lim in (limit, 2 * limit))
+    for run, lim in ((small, limit), (large, 2 * limit)):
+        assert run.stopped_by == "budget", f"{method} stopped by {run.stopped_by!r}, not by its budget"
+        assert lim - LARGEST_STEP < run.compute_used <= lim, \
+            f"{method} used {run.compute_used} of {lim}: the budget, not an epoch count, must end the run"
+    assert len(large.steps) > len(small.steps)
+    assert not torch.equal(params(small.model), params(large.model)), f"{method}: twice the budget, same weights"
+
+
+def test_ssd_is_one_shot_and_says_so(model, data):
+    retain, forget = data
+    runs = [run_method(model, retain, forget, "ssd", overrides={"alpha": 1.0}, limit=lim) for lim in (3.0 * 200, 3.0 * 400)]
+    assert [r.stopped_by for r in runs] == ["one_shot", "one_shot"]
+    assert runs[0].compute_used == runs[1].compute_used == 3 * (2 * len(forget) + len(retain))
+    assert torch.equal(params(runs[0].model), params(runs[1].model))
+    cut = run_method(model, retain, forget, "ssd", limit=3.0 * len(forget) + 1)  # no room for the second pass
+    assert cut.stopped_by == "budget" and torch.equal(params(cut.model), params(model))
+
+
+def test_explicit_epochs_cap_a_run_below_its_budget(model, data):
+    retain, forget = data
+    result = run_method(model, retain, forget, "gd", overrides={"epochs": 1}, limit=1e9)
+    assert result.compute_used == 3 * len(retain) and result.stopped_by is None
+
+
+def test_a_budget_bound_method_without_a_limit_is_an_error(model, data):
+    retain, forget = data
+    with pytest.raises(ValueError, match="runs until its budget ends"):
+        run_method(model, retain, forget, "ga")
+    assert run_method(model, retain, forget, "ga", overrides={"epochs": 1}).compute_used == 3 * len(forget)
+
+
+def test_scrub_repeats_its_max_min_cycle_until_the_budget_ends(model, data):
+    retain, forget = data
+    cfg = {"batch_size": 48, "forget_batch_size": 16, "max_epochs": 2, "cycle_epochs": 3}
+    one_cycle = ["max", "min", "max", "min", "min"]  # 1 forget batch, 1 retain batch per pass
+    cycle_cost = 4 * (2 * len(forget) + 3 * len(retain))
+    result = run_method(model, retain, forget, "scrub", overrides=cfg, limit=2.5 * cycle_cost)
+    assert result.steps[: 2 * len(one_cycle)] == one_cycle * 2 and result.steps[10:] == one_cycle[: len(result.steps) - 10]
+    assert result.stopped_by == "budget" and len(result.steps) > 2 * len(one_cycle)
+
+
+# ----------------------------------------------------------------------------- opt-in early stops
+@pytest.fixture(scope="module")
+def fitted(data):
+    """A tiny model that has memorised its 64 rows (accuracy far above chance), for the collapse rule."""
+    torch.manual_seed(1)
+    net = ResNet18(width=4)
+    retain, forget = data
+    x = torch.cat([retain.inputs(torch.arange(len(retain))), forget.inputs(torch.arange(len(forget)))])
+    y = torch.cat([retain.y, forget.y])
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    for _ in range(60):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    net.eval()
+    assert (net(x).argmax(1) == y).float().mean() > 0.6, "the fixture must fit its data"
+    return net
+
+
+def test_stop_on_plateau_ends_a_run_whose_loss_is_flat(model, data):
+    from hf_unlearn.unlearn.base import PLATEAU_WINDOW
+
+    retain, forget = data
+    # lr 0 and one batch holding the whole retain set: every step has the same loss.
+    flat = {"lr": 0.0, "batch_size": len(retain), "stop_on_plateau": True}
+    result = run_method(model, retain, forget, "gd", overrides=flat, limit=3.0 * len(retain) * 5 * PLATEAU_WINDOW)
+    assert result.stopped_by == "converged" and len(result.steps) == 2 * PLATEAU_WINDOW
+    moving = run_method(model, retain, forget, "ga", overrides={"lr": 0.05, "stop_on_plateau": True}, limit=3.0 * 16 * 30)
+    assert moving.stopped_by == "budget", "an ascending loss never plateaus"
+
+
+def test_stop_on_collapse_ends_a_run_at_chance_accuracy_and_charges_its_checks(fitted, data):
+    from hf_unlearn.unlearn.base import COLLAPSE_CHECK_EVERY
+
+    retain, forget = data
+    limit = 3.0 * 16 * 60
+    wrecked = run_method(fitted, retain, forget, "ga", overrides={"lr": 1.0, "stop_on_collapse": True}, limit=limit)
+    assert wrecked.stopped_by == "collapsed" and len(wrecked.steps) % COLLAPSE_CHECK_EVERY == 0
+    checks = len(wrecked.steps) // COLLAPSE_CHECK_EVERY
+    assert wrecked.compute_used == 3 * 16 * len(wrecked.steps) + checks * (len(retain) + len(forget))
+    kept = run_method(fitted, retain, forget, "gd", overrides={"lr": 1e-3, "stop_on_collapse": True}, limit=3.0 * 48 * 25)
+    assert kept.stopped_by == "budget", "a model that keeps its accuracy must not be called collapsed"
+
+
+# ----------------------------------------------------------------------------- tuning grids
+@pytest.mark.parametrize("method", ITERATIVE + ["ssd"])
+def test_every_budgeted_method_declares_a_small_tuning_grid(method):
+    from hf_unlearn.unlearn.base import load_method_grid
+
+    grid = load_method_grid(method)
+    assert 2 <= len(grid) <= 6 and len({json_key(c) for c in grid}) == len(grid)
+
+
+def json_key(cell) -> str:
+    import json
+
+    return json.dumps(cell, sort_keys=True)
+
+
+def test_paper_grids_for_euk_and_cfk_and_bad_grids_fail(tmp_path):
+    from hf_unlearn.unlearn.base import load_method_grid
+
+    for m in ("euk", "cfk"):
+        assert sorted({c["lr"] for c in load_method_grid(m)}) == [1e-5, 1e-4, 1e-3]  # paper A.2.4 / A.2.5
+    bad = tmp_path / "ga.yaml"
+    bad.write_text("method: ga\nconfig: {}\ngrid:\n  lr: [1, 2, 3]\n  momentum: [0.0, 0.5, 0.9]\n")
+    with pytest.raises(ValueError, match="9 cells"):
+        load_method_grid("ga", str(bad))
+    bad.write_text("method: ga\nconfig: {}\ngrid:\n  learning_rate: [1, 2]\n")
+    with pytest.raises(ValueError, match="valid keys"):
+        load_method_grid("ga", str(bad))

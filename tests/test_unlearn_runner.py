@@ -90,3 +90,30 @@ def test_describe_methods_lists_every_method_with_its_defaults():
     rows = {r["name"]: r for r in describe_methods()}
     assert rows["scrub"]["defaults"]["max_epochs"] == 2 and rows["retrain"]["budgeted"] is False
     assert all(r["summary"] for r in rows.values())
+
+
+def test_records_say_why_a_method_stopped(poisoned, tmp_path):
+    kw = dict(null_draws=5)
+    gd = unlearn_checkpoint(poisoned["checkpoint"], poisoned["dataset"], VARIANT.name, "gd", budget=0.2,
+                            output_dir=tmp_path / "gd", **kw)
+    ssd = unlearn_checkpoint(poisoned["checkpoint"], poisoned["dataset"], VARIANT.name, "ssd", budget=2.0,
+                             output_dir=tmp_path / "ssd", **kw)
+    none = unlearn_checkpoint(poisoned["checkpoint"], poisoned["dataset"], VARIANT.name, "none", **kw)
+    assert (gd.record.stopped_by, ssd.record.stopped_by, none.record.stopped_by) == ("budget", "one_shot", None)
+    saved = json.loads((tmp_path / "gd" / "training_summary.json").read_text())
+    assert saved["stopped_by"] == "budget"
+
+
+def test_the_validation_slice_is_held_out_of_unlearning(poisoned, tmp_path):
+    from hf_unlearn.unlearn.runner import validation_slice
+
+    retain, _ = retain_forget(poisoned["splits"])
+    rest, val = validation_slice(retain, 0.25)
+    assert len(rest) + len(val) == len(retain) and set(rest.index.tolist()).isdisjoint(val.index.tolist())
+    assert torch.equal(validation_slice(retain, 0.25)[1].index, val.index), "the slice is seeded"
+    out = unlearn_checkpoint(poisoned["checkpoint"], poisoned["dataset"], VARIANT.name, "gd", budget=10.0,
+                             overrides=["epochs=1"], validation_fraction=0.25, output_dir=tmp_path / "gd", null_draws=5)
+    assert out.result.compute_used == 3 * len(rest), "one epoch over the retain rows minus the slice"
+    assert 0 <= out.validation_accuracy <= 1
+    with pytest.raises(ValueError, match="validation_fraction"):
+        validation_slice(retain, 1.5)

@@ -14,6 +14,24 @@ and evaluation helpers. A method contains only its update rule.
 Budget (DESIGN.md, "Compute budget"): every forward pass a method makes costs 1
 per example and every forward+backward pass 3, frozen layers or not. Each step is
 charged *before* it runs; the first step the meter cannot afford ends the method.
+Iterative methods run until that happens (``epochs = None``, the default): the budget,
+not an epoch count, sets how much unlearning a run does, as in the paper, where the
+budget is the x-axis. An explicit ``epochs`` caps a run below its budget.
+
+Why a run stopped is recorded (``stopped_by``): ``"budget"`` (the meter ended it),
+``"converged"`` / ``"collapsed"`` (the opt-in early stops below), ``"one_shot"`` (a
+method with no iterations, SSD), or None (it ran its configured epochs).
+
+Early stops (opt-in per run, fields ``stop_on_plateau`` / ``stop_on_collapse`` of an
+iterative method's config; the rules are fixed here):
+
+- converged: the mean training loss of the last ``PLATEAU_WINDOW`` steps differs from
+  that of the ``PLATEAU_WINDOW`` steps before by at most ``PLATEAU_REL_TOL`` of the
+  latter's magnitude;
+- collapsed: every ``COLLAPSE_CHECK_EVERY`` steps, the model (eval mode) classifies a
+  fixed held batch of up to ``COLLAPSE_HELD`` retain and ``COLLAPSE_HELD`` forget rows
+  no better than chance plus 3 binomial standard errors. The check's forward passes are
+  charged (1 per example) like any other; a check the budget cannot afford is skipped.
 """
 
 from __future__ import annotations
@@ -40,6 +58,15 @@ from hf_unlearn.variant import ImageSplit
 
 # Modules of this package that hold shared machinery rather than a method.
 _NOT_METHODS = frozenset({"base", "runner"})
+
+# Why a run stopped (hf_unlearn.results.STOPPED_BY); None = it ran its configured epochs.
+STOP_REASONS = ("budget", "converged", "collapsed", "one_shot")
+
+# The early-stop rules (module docstring). Fixed in code so every run states the same thing.
+PLATEAU_WINDOW = 10  # steps per window of the loss-plateau rule
+PLATEAU_REL_TOL = 0.01  # converged: |mean(last window) - mean(window before)| <= 1% of |mean(window before)|
+COLLAPSE_CHECK_EVERY = 10  # steps between collapse checks
+COLLAPSE_HELD = 64  # retain rows and forget rows (each, at most) in the held batch
 
 
 # ----------------------------------------------------------------------------- registry
@@ -152,19 +179,49 @@ def build_config(method: str, overrides: Mapping[str, Any] | Iterable[str] | Non
 METHOD_PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs" / "methods"
 
 
-def load_method_preset(method: str, path: str | None = None) -> dict[str, Any]:
-    """The ``config:`` mapping of a method YAML (``method:`` must name ``method``)."""
+def _read_method_yaml(method: str, path: str | None) -> tuple[Path, dict[str, Any]]:
     import yaml
 
     file = Path(path) if path else METHOD_PRESETS_DIR / f"{method}.yaml"
     if not file.exists():
         raise FileNotFoundError(f"no method preset {str(file)!r}; presets live in {METHOD_PRESETS_DIR}")
     data = yaml.safe_load(file.read_text()) or {}
-    if not isinstance(data, dict) or set(data) - {"method", "config"}:
-        raise ValueError(f"{file}: expected the keys 'method' and 'config', got {sorted(data) if isinstance(data, dict) else data!r}")
+    if not isinstance(data, dict) or set(data) - {"method", "config", "grid"}:
+        raise ValueError(f"{file}: expected the keys 'method', 'config' and optionally 'grid', "
+                         f"got {sorted(data) if isinstance(data, dict) else data!r}")
     if data.get("method", method) != method:
         raise ValueError(f"{file} is a preset for method {data['method']!r}, not {method!r}")
-    return dict(data.get("config") or {})
+    return file, data
+
+
+def load_method_preset(method: str, path: str | None = None) -> dict[str, Any]:
+    """The ``config:`` mapping of a method YAML (``method:`` must name ``method``)."""
+    return dict(_read_method_yaml(method, path)[1].get("config") or {})
+
+
+MAX_GRID_CELLS = 6  # grids stay small: each cell is one more unlearning run
+
+
+def load_method_grid(method: str, path: str | None = None) -> list[dict[str, Any]]:
+    """The tuning grid of a method YAML: the cartesian product of its ``grid:`` lists, in file order.
+
+    ``grid: {lr: [1e-3, 1e-4], k: [1, 3]}`` -> ``[{lr: 1e-3, k: 1}, {lr: 1e-3, k: 3}, ...]``.
+    A method without ``grid:`` has one cell, ``{}`` (its preset). Every cell is checked
+    against the config dataclass (unknown keys and wrong types fail here, before any run).
+    """
+    import itertools
+
+    file, data = _read_method_yaml(method, path)
+    grid = data.get("grid") or {}
+    if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
+        raise ValueError(f"{file}: grid must map each hyper-parameter to a non-empty list, e.g. grid: {{lr: [1e-3, 1e-4]}}")
+    cells = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
+    if len(cells) > MAX_GRID_CELLS:
+        raise ValueError(f"{file}: the grid has {len(cells)} cells; keep it at most {MAX_GRID_CELLS} (each is a run)")
+    preset = dict(data.get("config") or {})
+    for cell in cells:
+        build_config(method, {**preset, **cell})
+    return cells
 
 
 # ----------------------------------------------------------------------------- data helpers
@@ -217,7 +274,13 @@ class UnlearnContext:
     progress: bool = False
     trace: list[str] = field(default_factory=list)  # the kind of every step taken, in order
     losses: list[float] = field(default_factory=list)
-    stopped_by_budget: bool = False
+    stopped_by: str | None = None  # one of STOP_REASONS, or None (ran its configured epochs)
+    stop_on_plateau: bool = False  # opt-in early stops (module docstring); run_method copies them from the config
+    stop_on_collapse: bool = False
+
+    @property
+    def stopped_by_budget(self) -> bool:
+        return self.stopped_by == "budget"
 
     # --- randomness: every stream derives from (seed, name), so runs repeat exactly
     def generator(self, stream: str, *extra: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -242,7 +305,11 @@ class UnlearnContext:
         for start in range(0, len(split), batch_size):
             yield self.batch(split, perm[start : start + batch_size])
 
-    def batches(self, split: ImageSplit, batch_size: int, epochs: int, stream: str) -> Iterator[Batch]:
+    def batches(self, split: ImageSplit, batch_size: int, epochs: int | None, stream: str) -> Iterator[Batch]:
+        """``epochs`` seeded passes over ``split``; ``None``: endless passes, until the budget ends the run."""
+        if epochs is None:
+            yield from self.cycled(split, batch_size, stream)
+            return
         for epoch in range(epochs):
             yield from self.epoch_batches(split, batch_size, epoch, stream)
 
@@ -258,10 +325,49 @@ class UnlearnContext:
         """Charge one step, or return False (charging nothing) if it would exceed the budget."""
         cost = self.meter.cost(forward_backward, backward=True) + self.meter.cost(forward, backward=False)
         if self.meter.limit is not None and self.meter.used + cost > self.meter.limit + 1e-9:
-            self.stopped_by_budget = True
+            self.stopped_by = "budget"
             return False
         self.meter.used += cost
         return True
+
+    # --- early stops (opt-in; rules in the module docstring)
+    def _plateaued(self) -> bool:
+        w = PLATEAU_WINDOW
+        if len(self.losses) < 2 * w:
+            return False
+        last, before = sum(self.losses[-w:]) / w, sum(self.losses[-2 * w : -w]) / w
+        return abs(last - before) <= PLATEAU_REL_TOL * abs(before)
+
+    def _held_batch(self) -> Batch:
+        if not hasattr(self, "_held"):
+            rows_r = torch.randperm(len(self.retain), generator=self.generator("held-retain"))[:COLLAPSE_HELD]
+            rows_f = torch.randperm(len(self.forget), generator=self.generator("held-forget"))[:COLLAPSE_HELD]
+            r, f = self.batch(self.retain, rows_r), self.batch(self.forget, rows_f)
+            self._held = Batch(torch.cat([r.x, f.x]), torch.cat([r.y, f.y]))
+        return self._held
+
+    @torch.no_grad()
+    def _collapsed(self) -> bool:
+        held = self._held_batch()
+        if not len(held) or not self.charge(forward=len(held)):
+            if self.stopped_by == "budget":
+                self.stopped_by = None  # a skipped check is not the budget ending the run
+            return False
+        modes = {m: m.training for m in self.model.modules()}  # EU-k/CF-k keep frozen blocks in eval mode
+        self.model.eval()
+        accuracy = (self.model(held.x).argmax(1) == held.y).float().mean().item()
+        for m, mode in modes.items():
+            m.train(mode)
+        chance = 1.0 / self.num_classes
+        return accuracy <= chance + 3 * (chance * (1 - chance) / len(held)) ** 0.5
+
+    def should_stop(self, steps_done: int) -> bool:
+        """After a step: does an opt-in early stop fire? Sets ``stopped_by`` when it does."""
+        if self.stop_on_plateau and self._plateaued():
+            self.stopped_by = "converged"
+        elif self.stop_on_collapse and steps_done % COLLAPSE_CHECK_EVERY == 0 and self._collapsed():
+            self.stopped_by = "collapsed"
+        return self.stopped_by in ("converged", "collapsed")
 
     def run_steps(
         self,
@@ -271,7 +377,8 @@ class UnlearnContext:
         *,
         after_step: Callable[[], None] | None = None,
     ) -> int:
-        """The shared loop: charge, forward, backward, step; stops at the first unaffordable step."""
+        """The shared loop: charge, forward, backward, step; stops at the first unaffordable step
+        (or when an opt-in early stop fires). ``steps`` may be endless: the budget ends it."""
         done = 0
         for step in steps:
             if not self.charge(forward_backward=step.examples, forward=step.extra_forward):
@@ -285,6 +392,8 @@ class UnlearnContext:
             self.trace.append(step.kind)
             self.losses.append(float(loss.detach()))
             done += 1
+            if self.should_stop(done):
+                break
         return done
 
 
@@ -343,8 +452,12 @@ class UnlearnResult:
     limit: float | None
     steps: list[str]
     losses: list[float]
-    stopped_by_budget: bool
+    stopped_by: str | None  # one of STOP_REASONS, or None (ran its configured epochs; references)
     wall_seconds: float
+
+    @property
+    def stopped_by_budget(self) -> bool:
+        return self.stopped_by == "budget"
 
     @property
     def method_config(self) -> dict[str, Any]:
@@ -384,6 +497,9 @@ def run_method(
         config = build_config(method, overrides)
     elif not isinstance(config, spec.config_cls):
         raise TypeError(f"config for {method!r} must be a {spec.config_cls.__name__}, got {type(config).__name__}")
+    if spec.budgeted and limit is None and getattr(config, "epochs", 0) is None:
+        raise ValueError(f"method {method!r} runs until its budget ends (epochs=None): give a limit "
+                         f"(forward-equivalents) or cap it with epochs=N")
     if device is None:
         device = accelerator.device if accelerator is not None else next(model.parameters()).device
     device = torch.device(device)
@@ -394,6 +510,8 @@ def run_method(
     ctx = UnlearnContext(
         work, retain, forget, meter, seed=seed, device=device, train_config=train_config, num_classes=num_classes,
         work_dir=Path(work_dir) if work_dir else None, channels_last=channels_last, progress=progress,
+        stop_on_plateau=bool(getattr(config, "stop_on_plateau", False)),
+        stop_on_collapse=bool(getattr(config, "stop_on_collapse", False)),
     )
     # Seed the global RNG too, so any initialisation a method does (EU-k) repeats exactly.
     torch.manual_seed(seed)
@@ -405,4 +523,4 @@ def run_method(
     out = out.to(memory_format=torch.contiguous_format)
     out.requires_grad_(True)
     out.eval()
-    return UnlearnResult(out, method, config, meter.used, meter.limit, ctx.trace, ctx.losses, ctx.stopped_by_budget, wall)
+    return UnlearnResult(out, method, config, meter.used, meter.limit, ctx.trace, ctx.losses, ctx.stopped_by, wall)

@@ -24,8 +24,10 @@ class CFkConfig:
     lr: float = 1e-3  # paper A.2.5: "similar to EU-k" (A.2.4 sweeps 1e-3, 1e-4, 1e-5); the largest
     momentum: float = 0.9  # as GD (SGD, the training algorithm; paper A.2.4)
     weight_decay: float = 5e-4  # as GD
-    epochs: int = 10  # passes over D_r; as GD's largest setting (paper A.2.1, Section 5.3 table)
+    epochs: int | None = None  # passes over D_r; None = until the budget ends the run (as GD)
     batch_size: int = 128  # as GD
+    stop_on_plateau: bool = False  # opt-in early stop when the loss plateaus (rule: hf_unlearn.unlearn.base); ours
+    stop_on_collapse: bool = False  # opt-in early stop when held retain+forget accuracy is at chance (base); ours
 
 
 @register_method("cfk")

@@ -24,7 +24,8 @@ from hf_unlearn.unlearn.gd import descend
 @dataclass
 class EUkConfig(CFkConfig):
     """CF-k's fields and defaults (paper A.2.5: CF-k uses EU-k's settings): k, lr (1e-3 of A.2.4's
-    1e-3/1e-4/1e-5), momentum, weight_decay, epochs, batch_size."""
+    1e-3/1e-4/1e-5; the tuning grid runs all three), momentum, weight_decay, epochs (None = until the
+    budget ends), batch_size, early stops."""
 
 
 @register_method("euk")

@@ -24,12 +24,14 @@ class GDConfig:
     lr: float = 0.02  # per step, constant; the fine-tune baseline of if-loops/selective-synaptic-dampening (forget_random_strategies.py: 5 epochs at lr 0.02)
     momentum: float = 0.9  # meghdadk/SCRUB (sgda_momentum), the usual CIFAR ResNet value
     weight_decay: float = 5e-4  # L2, coupled; meghdadk/SCRUB (sgda_weight_decay)
-    epochs: int = 10  # passes over D_r; paper A.2.1 sweeps 2, 4, 6, 8, 10 (the budget usually ends it sooner)
+    epochs: int | None = None  # passes over D_r; None = until the budget ends the run (paper A.2.1's 2-10 epochs are its budget axis)
     batch_size: int = 128  # examples per step; if-loops/selective-synaptic-dampening forget_random_main.py (-b 128)
+    stop_on_plateau: bool = False  # opt-in early stop when the loss plateaus (rule: hf_unlearn.unlearn.base); ours
+    stop_on_collapse: bool = False  # opt-in early stop when held retain+forget accuracy is at chance (base); ours
 
 
 def descend(ctx: UnlearnContext, cfg: GDConfig, *, after_step: Callable[[], None] | None = None) -> nn.Module:
-    """SGD on the retain set over the model's trainable parameters until epochs or budget run out."""
+    """SGD on the retain set over the model's trainable parameters until the budget (or ``cfg.epochs``) ends it."""
     model = ctx.model
     optimizer = sgd(model.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
     steps = (Step("retain", {"r": b}) for b in ctx.batches(ctx.retain, cfg.batch_size, cfg.epochs, "retain"))

@@ -5,8 +5,11 @@ The exact-unlearning reference of the paper (Pawelczyk et al., ICLR 2025, Sectio
 It is not budgeted: its cost (a full training, metered by ``train``) is recorded so
 every other method can be read as a fraction of it. The recipe is the ``TrainConfig``
 stored in the poisoned checkpoint's ``training_summary.json``; the run's seed is added
-to the recipe's seed, so seed 0 repeats the poisoned model's initialisation and batch
-order minus the poisons.
+to the recipe's seed. Seed 0 therefore starts from the poisoned model's initial weights
+(``train`` seeds before building the model), but it does *not* repeat the poisoned run's
+batch order minus the poisons: each epoch's order is ``randperm(N - P)`` from the seed and
+epoch, unrelated to the poisoned run's ``randperm(N)``, so the two runs see the retain
+rows in different orders (as two independent trainings would).
 """
 
 from __future__ import annotations

@@ -9,7 +9,11 @@ Steps: load the checkpoint and its ``training_summary.json`` (``training_cost``,
 forget rows) and forget; run the method under ``ComputeMeter(limit=budget *
 training_cost)`` (retrain: unlimited, same recipe on retain, cost recorded); save the
 unlearned checkpoint (safetensors + summary + card); score it on the poisons; return
-and optionally append the ``ResultRecord``.
+and optionally append the ``ResultRecord`` (with ``stopped_by``: why the method stopped).
+
+With ``validation_fraction > 0`` a seeded slice of the retain rows is held out of the
+unlearning (the method never sees it) and the unlearned model's accuracy on it is
+returned: the benchmark's tuning selects settings with it (docs/unlearning.md, "Tuning").
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from hf_unlearn.unlearn.base import UnlearnResult, build_config, get_method, run
 from hf_unlearn.variant import ImageSplit
 
 REFERENCE_METHODS = ("none", "retrain")  # recorded with budget_fraction None
+VALIDATION_SEED = 0  # the held-out validation slice is the same for every method, seed and budget
 
 
 @dataclass
@@ -35,6 +40,7 @@ class UnlearnOutcome:
     result: UnlearnResult
     checkpoint_dir: Path | None  # None for `none` (the input checkpoint is the model)
     scores: Any  # hf_unlearn.scoring.GaussianScores
+    validation_accuracy: float | None = None  # accuracy on the held-out retain slice (validation_fraction > 0)
 
 
 def retain_forget(splits: Mapping[str, ImageSplit]) -> tuple[ImageSplit, ImageSplit]:
@@ -46,6 +52,18 @@ def retain_forget(splits: Mapping[str, ImageSplit]) -> tuple[ImageSplit, ImageSp
     if int((~keep).sum()) != len(forget):
         raise ValueError(f"{len(forget)} forget rows but {int((~keep).sum())} matching train rows; is the variant intact?")
     return train.subset(keep), forget
+
+
+def validation_slice(retain: ImageSplit, fraction: float, seed: int = VALIDATION_SEED) -> tuple[ImageSplit, ImageSplit]:
+    """(retain minus the slice, the slice): a seeded ``fraction`` of the retain rows (at least one) that
+    tuning uses to measure what unlearning kept, and that the method never sees."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_fraction={fraction!r}: a fraction of the retain rows in (0, 1), e.g. 0.05")
+    n = max(1, round(fraction * len(retain)))
+    perm = torch.randperm(len(retain), generator=torch.Generator().manual_seed(seed))
+    held = torch.zeros(len(retain), dtype=torch.bool)
+    held[perm[:n]] = True
+    return retain.subset(~held), retain.subset(held)
 
 
 def cell_name(method: str, budget: float | None, seed: int) -> str:
@@ -75,6 +93,8 @@ def unlearn_checkpoint(
     model: torch.nn.Module | None = None,
     summary: Mapping[str, Any] | None = None,
     splits: Mapping[str, ImageSplit] | None = None,
+    validation_fraction: float = 0.0,
+    tuning: Mapping[str, Any] | None = None,
 ) -> UnlearnOutcome:
     """Unlearn the forget split of ``dataset [config]`` from ``checkpoint`` with ``method``.
 
@@ -85,6 +105,9 @@ def unlearn_checkpoint(
     saved to ``output_dir`` (default ``runs/unlearn/<config>/<method>[-b<budget>]-s<seed>``).
     ``model``/``summary``/``splits`` skip loading when the caller already holds them (the
     benchmark). ``retrain_dir`` lets retrain reuse a finished retrain with the same recipe.
+    ``validation_fraction`` holds a seeded slice of the retain rows out of the method's data
+    (not for the references: Retrain trains on every retain row) and returns the unlearned
+    model's accuracy on it; ``tuning`` is stored in the record as is (the benchmark's grid cells).
     """
     from hf_unlearn.pipeline import load_splits, score_to_record
     from hf_unlearn.results import append_record
@@ -103,6 +126,9 @@ def unlearn_checkpoint(
     if splits is None:
         splits = load_splits(dataset, config, revision=None)
     retain, forget = retain_forget(splits)
+    validation = None
+    if validation_fraction and method not in REFERENCE_METHODS:
+        retain, validation = validation_slice(retain, validation_fraction)
     budget_fraction = None if method in REFERENCE_METHODS else float(budget)
     result = run_method(
         model, retain, forget, method, config=cfg, limit=budget * training_cost, seed=seed, device=device,
@@ -120,6 +146,12 @@ def unlearn_checkpoint(
         seed=seed, score_seed=score_seed, compute_used=result.compute_used, budget_fraction=budget_fraction,
         method_config=result.method_config,
     )
+    record = dataclasses.replace(record, stopped_by=result.stopped_by, tuning=dict(tuning or {}))
+    validation_accuracy = None
+    if validation is not None:
+        from hf_unlearn.train import accuracy
+
+        validation_accuracy = float(accuracy(result.model, validation))
     if out_dir is not None:
         recipe = dict(summary.get("train_config", {}))
         if method == "retrain" and recipe:
@@ -132,7 +164,8 @@ def unlearn_checkpoint(
             "budget_fraction": budget_fraction,
             "compute_used": result.compute_used,
             "compute_limit": result.limit,
-            "stopped_by_budget": result.stopped_by_budget,
+            "stopped_by": result.stopped_by,
+            "validation_accuracy": validation_accuracy,
             "source_checkpoint": str(checkpoint),
             "dataset": dataset_ref,
             "seed": seed,
@@ -146,7 +179,7 @@ def unlearn_checkpoint(
         save_checkpoint(result.model, out_dir, card, title=f"hf-unlearn ResNet-18, {method} on {config} (seed {seed})")
     if results_path is not None:
         append_record(record, results_path)
-    return UnlearnOutcome(record, result, out_dir, scores)
+    return UnlearnOutcome(record, result, out_dir, scores, validation_accuracy)
 
 
 def describe_methods() -> list[dict[str, Any]]:

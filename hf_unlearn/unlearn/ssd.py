@@ -7,6 +7,8 @@ the reference, or D_r alone). Every parameter with ``I_f > alpha * I_D`` is mult
 ``min(lambda * I_D / I_f, 1)``; all others are left exactly as they were. There is no
 training: the cost is the forward+backward passes that estimate the importances
 (3 per example), forget set first; if the budget ends a pass, its mean uses the batches seen.
+It is one-shot: a larger budget buys nothing once both passes fit, and its records say
+``stopped_by: one_shot`` (``budget`` when the budget cut a pass short).
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ def ssd(ctx: UnlearnContext, cfg: SSDConfig) -> nn.Module:
     data_imp = importances(ctx, reference, cfg.batch_size, cfg.importance_data) if forget_imp is not None else None
     if forget_imp is None or data_imp is None:
         return ctx.model  # the budget did not cover both estimates: nothing is changed
+    if ctx.stopped_by is None:
+        ctx.stopped_by = "one_shot"
     with torch.no_grad():
         for name, p in ctx.model.named_parameters():
             i_f, i_d = forget_imp[name], data_imp[name]
