@@ -25,7 +25,8 @@ EPILOG = """examples:
       --method scrub --budget 0.1 --seed 0 --output results.jsonl
   hf-unlearn benchmark --preset cpu --seeds 0 1 2 --output-dir runs/benchmark
   hf-unlearn benchmark --preset cpu --budgets 0.02 0.04 0.06 0.08 0.1 --tune-at-budget 0.1 --tune-seed 0
-  hf-unlearn submit demo_output/results.jsonl --leaderboard ./leaderboard-store --submitter "My Lab"
+  mkdir -p leaderboard-store && hf-unlearn submit results.jsonl --leaderboard ./leaderboard-store
+  hf-unlearn board --leaderboard spaces/ORG/NAME --task cifar10 --attack gaussian --format csv
 """
 
 
@@ -178,6 +179,17 @@ def cmd_submit(args) -> None:
     print(result.summary())
 
 
+def cmd_board(args) -> None:
+    from leaderboard.board import BoardError, render_board
+
+    try:
+        text = render_board(args.leaderboard, task=args.task, attack=args.attack, variant=args.variant,
+                            budget=args.budget, fmt=args.format)
+    except BoardError as exc:
+        raise ValueError(str(exc)) from None
+    sys.stdout.write(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hf-unlearn",
@@ -283,12 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_benchmark)
 
     p = sub.add_parser("submit", help="submit result records (JSONL) to a leaderboard folder, Hub store or Space",
-                       description="Validate and submit a JSONL file of result records. --leaderboard is a local "
-                       "store folder, hf://datasets/ORG/NAME (a Hub store; needs HF_TOKEN) or a Space id ORG/NAME. "
+                       description="Validate and submit a JSONL file of result records. --leaderboard is an existing "
+                       "store folder, hf://datasets/ORG/NAME (a Hub store; needs HF_TOKEN) or a Space (spaces/ORG/NAME "
+                       "or https://ORG-NAME.hf.space). No-unlearning and Retrain rows are references that only the "
+                       "maintainers publish; submissions carry unlearning methods. "
                        "Name unlearned checkpoints with --checkpoint INDEX=ID[@REV] to have the scores re-computed "
                        "and the entry marked verified.")
     p.add_argument("file", help="JSONL file of result records (e.g. demo_output/results.jsonl)")
-    p.add_argument("--leaderboard", required=True, help="store folder, hf://datasets/ORG/NAME, or Space ORG/NAME")
+    p.add_argument("--leaderboard", required=True, help="an existing store folder, hf://datasets/ORG/NAME, or a Space: spaces/ORG/NAME or https://ORG-NAME.hf.space")
     p.add_argument("--submitter", default=None, help="name shown on the leaderboard (default: your Hub login)")
     p.add_argument("--link", default=None, help="paper or code URL shown (as text) with the entry")
     p.add_argument("--checkpoint", action="append", metavar="[INDEX=]ID[@REV]",
@@ -297,6 +311,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="declare a method that is not built in (repeatable)")
     p.add_argument("--no-verify", action="store_true", help="store without re-computing scores")
     p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("board", help="print the ranked leaderboard table (Markdown, CSV or JSON)",
+                       description="Print the rows and ranks the leaderboard shows, for scripts and checks. "
+                       "For a store, the trusted references and public variants come from LEADERBOARD_REFERENCES "
+                       "and LEADERBOARD_DATASETS, as in the Space; a Space is asked for its own table.")
+    p.add_argument("--leaderboard", required=True, help="an existing store folder, hf://datasets/ORG/NAME, or a Space: spaces/ORG/NAME or https://ORG-NAME.hf.space")
+    p.add_argument("--task", default=None, help="e.g. cifar10 (default: all)")
+    p.add_argument("--attack", default=None, help="gaussian, targeted or indiscriminate (default: all)")
+    p.add_argument("--variant", default=None, help="a public variant, e.g. eps0.1-b1.5-s0 (default: all)")
+    p.add_argument("--budget", default=None,
+                   help="unlearning budget as a fraction of the training compute, e.g. 0.05 (default: all)")
+    p.add_argument("--format", choices=["md", "csv", "json"], default="md", help="output format (default: md)")
+    p.set_defaults(func=cmd_board)
     return parser
 
 

@@ -35,6 +35,18 @@ def default_methods() -> tuple[str, ...]:
     return REFERENCES + tuple(m for m in list_methods() if m not in REFERENCES)
 
 
+def _method_fingerprint(run: str, method: str) -> str:
+    """The run's fingerprint plus the method's resolved config (defaults + preset YAML), so a changed method
+    default or preset never serves a stale cached result."""
+    if method in REFERENCES:
+        return run
+    import dataclasses
+
+    from hf_unlearn.unlearn import build_config
+
+    return json.dumps([run, dataclasses.asdict(build_config(method, yaml_path="preset"))], sort_keys=True, default=str)
+
+
 def _cached(out: Path, method: str, fingerprint: str):
     """A finished method's (record, poison scores, null scores) from an earlier run, if its inputs match."""
     rec_path, npz_path = out / "records" / f"{method}.json", out / "records" / f"{method}.npz"
@@ -158,7 +170,7 @@ def run_demo(
                 options=RunOptions(progress=progress, cpu=cpu),
             )
     for method in tqdm(methods, desc="unlearn + score", disable=not progress):
-        cached = _cached(out, method, fingerprint)
+        cached = _cached(out, method, _method_fingerprint(fingerprint, method))
         if cached is None:
             if method in REFERENCES:
                 role = "poisoned" if method == "none" else "retrain"
@@ -179,7 +191,7 @@ def run_demo(
                 )
                 record, scores = outcome.record, outcome.scores
             cached = (record.to_dict(), scores.poison, scores.null.ravel())
-            _save(out, method, fingerprint, *cached)
+            _save(out, method, _method_fingerprint(fingerprint, method), *cached)
         record, poison, null = cached
         records.append(record)
         curves[METHOD_LABELS.get(method, method)] = (poison, null)

@@ -37,6 +37,7 @@ METRIC_RANGES: dict[str, tuple[float | None, float | None]] = {
     "test_accuracy": (0.0, 1.0),
     "retain_accuracy": (0.0, 1.0),
     "forget_accuracy": (0.0, 1.0),
+    "validation_accuracy": (0.0, 1.0),  # tuning: accuracy on the retain slice held out from unlearning
     "gus": (-1e3, 1e3),
     "gus_stderr": (0.0, 1e3),
     "tpr_at_fpr_0.01": (0.0, 1.0),

@@ -30,7 +30,7 @@ def hf_unlearn(*args: str, cwd: Path | None = None, check: bool = True) -> subpr
 def test_help_is_fast_and_lists_every_verb():
     t0 = time.perf_counter()
     out = hf_unlearn("--help").stdout
-    for verb in ("build", "train", "unlearn", "score", "demo", "benchmark", "submit"):
+    for verb in ("build", "train", "unlearn", "score", "demo", "benchmark", "submit", "board"):
         assert verb in out
     assert time.perf_counter() - t0 < 20, "start-up must not import torch/evaluate/gradio"
     code = "import sys, hf_unlearn.cli; print(any(m in sys.modules for m in ('torch', 'evaluate', 'gradio')))"
@@ -138,3 +138,24 @@ def test_user_errors_exit_2_with_one_clear_line(args, message, tmp_path):
     assert proc.returncode == 2, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert "error:" in last and message in last, last
+
+
+def test_board_prints_the_ranked_table_for_scripts(tmp_path):
+    """`hf-unlearn board` prints what the Space shows: references from the trusted file, ranks, JSON for scripts."""
+    from leaderboard.demo import write_demo
+
+    demo = write_demo(tmp_path / "demo", 60)
+    env_refs = {"LEADERBOARD_REFERENCES": str(demo.references_path)}
+    proc = subprocess.run([sys.executable, "-m", "hf_unlearn.cli", "board", "--leaderboard", str(demo.store.root),
+                           "--task", "cifar10", "--attack", "gaussian", "--format", "json"],
+                          env={**os.environ, **env_refs}, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert rows and {r["attack"] for r in rows} == {"gaussian"}
+    refs = [r for r in rows if r["is_reference"]]
+    assert {r["method"] for r in refs} == {"none", "retrain"}
+    assert all(r["rank"] is None for r in refs) and any(r["rank"] == 1 for r in rows)
+    md = hf_unlearn("board", "--leaderboard", str(demo.store.root), "--format", "md").stdout
+    assert md.startswith("### ") and "| Rank |" in md
+    bad = hf_unlearn("board", "--leaderboard", str(tmp_path / "nowhere"), check=False)
+    assert bad.returncode == 2 and "no such folder" in bad.stderr
