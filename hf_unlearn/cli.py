@@ -172,7 +172,8 @@ def cmd_submit(args) -> None:
         name, text = item.split("=", 1)
         new_methods[name] = text
     try:
-        result = submit_file(args.file, args.leaderboard, submitter=args.submitter, link=args.link,
+        result = submit_file(args.file, args.leaderboard, submitter=args.submitter, display_name=args.display_name,
+                             link=args.link,
                              new_methods=new_methods, checkpoints=args.checkpoint or [], verify=not args.no_verify)
     except SubmissionError as exc:
         raise ValueError(str(exc)) from None
@@ -304,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="JSONL file of result records (e.g. demo_output/results.jsonl)")
     p.add_argument("--leaderboard", required=True, help="an existing store folder, hf://datasets/ORG/NAME, or a Space: spaces/ORG/NAME or https://ORG-NAME.hf.space")
     p.add_argument("--submitter", default=None, help="name shown on the leaderboard (default: your Hub login)")
+    p.add_argument("--display-name", default=None, help="shown beside the submitter (on a Space: beside your @account)")
     p.add_argument("--link", default=None, help="paper or code URL shown (as text) with the entry")
     p.add_argument("--checkpoint", action="append", metavar="[INDEX=]ID[@REV]",
                    help="unlearned checkpoint of record INDEX (0-based), to verify (repeatable)")

@@ -10,7 +10,7 @@
 * ``leaderboard.submit``: ``submit_file``, the library behind ``hf-unlearn submit``;
 * ``leaderboard.plots``: the Space's two figures; ``leaderboard.demo``: synthetic records for tests.
 
-The trust core (docs/leaderboard-trust.md, docs/leaderboard-verification.md):
+The trust core (docs/leaderboard.md, "The trust model"):
 
 * ``leaderboard.catalog``: the public variants, read from the maintainers' dataset cards
   (``LEADERBOARD_DATASETS``), because a rank means something only on a dataset everyone can load;

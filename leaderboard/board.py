@@ -20,12 +20,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-from leaderboard import display, ranking
+from leaderboard import display, names, ranking
 from leaderboard.ranking import ALL, Filters
 from leaderboard.store import HubStore, LocalStore
 
-# Display sort label -> the ranking's sort key label.
-_SORT_TO_RANKING = {"Shortfall": "Shortfall vs Retrain"}
 FORMATS = ("md", "csv", "json")
 STATUSES = ("queued", "verifying", "verified", "mismatch", "failed")
 
@@ -135,8 +133,7 @@ class Board:
 
     def rows(self, filters: Filters, sort_by: str = "Rank", descending: bool = False) -> pd.DataFrame:
         """The filtered rows in the ranking's order (references first, then each budget group by rank)."""
-        sort_label = _SORT_TO_RANKING.get(sort_by, sort_by)
-        return ranking.sort_rows(ranking.filter_rows(self.table, filters), sort_label, descending)
+        return ranking.sort_rows(ranking.filter_rows(self.table, filters), sort_by, descending)
 
     def view(
         self,
@@ -177,7 +174,7 @@ class Board:
         rows = []
         for s in reversed(self.submissions):
             sub = s.submission
-            name = str(sub.submitter.get("name") or "")
+            name = names.submitter_label(sub.submitter)
             if query and not (s.id.startswith(query) or query in name.casefold()):
                 continue
             n_ckpt = len(sub.checkpoints)
@@ -204,7 +201,7 @@ class Board:
             if status not in (None, "", ALL) and state != status:
                 continue
             rows.append({
-                "Submission": s.id, "Received": s.received_at[:19], "Submitter": display.formula_safe(name),
+                "Submission": s.id, "Received": s.received_at[:19], "Submitter": display.submitter_cell(name, names.hub_account(sub.submitter)),
                 "Records": len(sub.records), "Checkpoints": n_ckpt, "Status": state,
                 "Detail": display.formula_safe(detail[:300]),
             })

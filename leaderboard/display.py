@@ -48,24 +48,15 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-ALL = "all"
+from leaderboard.names import is_hub_id  # noqa: F401 - re-exported: the rule for a linkable Hub id
+from leaderboard.ranking import ALL, SORT_KEYS
+
 MINUS = "\u2212"
 NOT_RANKED = "–"
 HUB_URL = "https://huggingface.co/"
 
-# Used only when leaderboard.names (H1) does not provide its check.
-_HUB_ID_FALLBACK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def is_hub_id(text: Any) -> bool:
-    """Whether ``text`` is a plain Hub repo id (``org/name``) that may be linked to huggingface.co."""
-    try:  # the leaderboard's own rule for shown Hub ids
-        from leaderboard.names import HUB_ID_RE as pattern
-    except ImportError:
-        pattern = _HUB_ID_FALLBACK
-    return isinstance(text, str) and bool(pattern.match(text)) and ".." not in text and "--" not in text
 
 
 # --- escaping -------------------------------------------------------------------------------
@@ -156,10 +147,7 @@ def budget_text(value: Any) -> str:
 
 
 def _checked_text() -> str:
-    try:
-        from leaderboard.verify import TOLERANCES
-    except ImportError:  # pragma: no cover - verify is part of the package
-        TOLERANCES = {}
+    from leaderboard.verify import TOLERANCES  # light: verify imports torch only when it scores
     names = {"test_accuracy": "test accuracy", "forget_accuracy": "forget accuracy",
              "retain_accuracy": "retain accuracy", "gus": "GUS", "gus_stderr": "GUS standard error",
              "tpr_at_fpr_0.01": "TPR@1%", "tpr_at_fpr_0.001": "TPR@0.1%", "auc": "AUC",
@@ -227,7 +215,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("Target success", "str", 144, True, ("targeted",)),
     Column("Test acc", "str", 144, True),
     Column("Verified", "markdown", 128, True),
-    Column("Submitter", "str", 190, True),
+    Column("Submitter", "markdown", 190, True, help="@name: a Hub account the Space signed in; other names are typed"),
     Column("Variant", "str", 150, True),
     Column("Seeds", "number", 64, True),
     Column("Δ TPR@1%", "str", 152, True, ("gaussian",)),
@@ -248,8 +236,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("Verification detail", "str", 320, False),
 )
 COLUMN_BY_LABEL = {c.label: c for c in COLUMNS}
-SORT_CHOICES = ("Rank", "Shortfall", "TPR@1%", "Test acc", "GUS", "Target success", "Method", "Submitter",
-                "Received")
+SORT_CHOICES = tuple(SORT_KEYS)  # the ranking sorts by these labels (``ranking.sort_rows``)
 
 
 def default_columns(attack: str | None) -> list[str]:
@@ -307,6 +294,21 @@ def _rank_cell(rank: Any, shared: bool, note: str) -> str:
     if shared:
         return tooltip(text, "tied: shortfall intervals overlap")
     return text
+
+
+def submitter_cell(label: str, account: str) -> str:
+    """The shown submitter: a Hub account as ``@name`` linked to its Hub page, typed names as plain text.
+
+    ``label`` is ``names.submitter_label``'s text ("Display (@name)" or "@name" for an account); only the
+    account part is linked, and only when the row's ``account`` says the Hub verified it.
+    """
+    if not account or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}", account):
+        return md_text(formula_safe(label))
+    link = f"[{md_text('@' + account)}]({HUB_URL}{account})"
+    suffix = f" (@{account})"
+    if label.endswith(suffix):
+        return f"{md_text(formula_safe(label[: -len(suffix)]))} ({link})"
+    return link
 
 
 def _model_cell(model_id: Any, revision: Any = None) -> str:
@@ -374,7 +376,8 @@ def prepare(table: pd.DataFrame, descriptions: Mapping[str, str] | None = None) 
         "Target success": numbers("target_success", "target_success_ci"),
         "Test acc": numbers("test_accuracy", "test_accuracy_ci"),
         "Verified": [b[0] for b in badges],
-        "Submitter": [formula_safe(s) for s in _col(out, "submitter", "").fillna("").astype(str)],
+        "Submitter": [submitter_cell(s, a) for s, a in zip(_col(out, "submitter", "").fillna("").astype(str),
+                                                              _col(out, "account", "").fillna("").astype(str))],
         "Variant": [formula_safe(v) for v in variant],
         "Seeds": _col(out, "n_seeds").tolist(),
         "Δ TPR@1%": deltas("d_tpr1", "tpr1"),
@@ -477,7 +480,7 @@ EXPORT_FIELDS: tuple[tuple[str, str], ...] = (
     ("target_success", "target_success"), ("d_test_accuracy", "d_test_accuracy"), ("d_tpr1", "d_tpr1"),
     ("d_gus", "d_gus"), ("d_target_success", "d_target_success"), ("tpr01", "tpr01"), ("auc", "auc"),
     ("forget_accuracy", "forget_accuracy"), ("retain_accuracy", "retain_accuracy"), ("n_seeds", "n_seeds"),
-    ("compute", "compute"), ("submitter", "submitter"), ("model", "model"), ("scored_checkpoint", "checkpoint"),
+    ("compute", "compute"), ("submitter", "submitter"), ("submitter_account", "account"), ("model", "model"), ("scored_checkpoint", "checkpoint"),
     ("numbers", "numbers"), ("rank_note", "rank_note"), ("link", "link"), ("submission_id", "submission_id"),
     ("received_at", "received_at"), ("verification_detail", "verify_note"),
 )
@@ -536,6 +539,8 @@ def _md_plain(rows: pd.DataFrame, label: str) -> list[str]:
         return rows["verified_text"].astype(str).tolist()
     if label == "Rank":
         return [rank_text(r, s) for r, s in zip(rows["rank"], rows["rank_shared"])]
+    if label == "Submitter":
+        return [formula_safe(v) for v in rows["submitter"].fillna("").astype(str)]
     if label == "Method":
         return [f"{lab} (reference)" if ref else lab
                 for lab, ref in zip(rows["method_label"].astype(str), rows["is_reference"].astype(bool))]

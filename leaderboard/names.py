@@ -18,7 +18,14 @@ The rules, in order:
   single spaces for the submitter name);
 * reserved names ("maintainers", "verified", "official", "hf-unlearn", the
   reference method names, ...) are refused whatever their case, punctuation or
-  look-alike letters (compared by ``skeleton``).
+  look-alike letters (compared by ``skeleton``) in *free-text* names: a name
+  typed into a form or passed with ``--submitter``, and a display name;
+* a *Hub account* name (the Space's OAuth login, resolved by the Hub, not typed
+  by the submitter) is an identity, not a claim: it is checked for the Hub's
+  characters only (``check_account``), so real logins such as
+  ``anonymous-dev`` or ``admin-lab`` can submit. It is shown as ``@name``
+  linked to the account, and a leading ``@`` is reserved for accounts: a
+  free-text name cannot start with one, so no typed name reads as an account.
 
 ``skeleton`` is also the key of the per-account rate limit, so "Eve", "Eve."
 and a Cyrillic "Evе" count as one submitter.
@@ -38,6 +45,8 @@ SUBMITTER_RE = re.compile(r"^[A-Za-z0-9@._/-]+(?: [A-Za-z0-9@._/-]+)*$")
 HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 VARIANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 LOCAL_PATH_RE = re.compile(r"^[A-Za-z0-9._/-]{1,300}$")
+# A Hub user name as the Hub issues them (letters, digits, '-', '_', '.'; starts with a letter or digit).
+ACCOUNT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 METHOD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 # Look-alike letters folded to the ASCII letter they imitate (Cyrillic, Greek, a few symbols).
@@ -138,19 +147,54 @@ def is_reserved(name: str) -> str | None:
     return None
 
 
-def check_submitter(value: Any, max_chars: int = 80) -> str:
-    """A submitter name: ASCII letters, digits, ``@ . _ / -`` and single spaces; not a reserved name."""
-    name = check_text("submitter name", value, max_chars)
+def check_submitter(value: Any, max_chars: int = 80, *, field: str = "submitter name") -> str:
+    """A free-text name (submitter or display name): ASCII letters, digits, ``@ . _ / -`` and single spaces;
+    not starting with ``@`` (the mark of a Hub account); not a reserved name."""
+    name = check_text(field, value, max_chars)
     assert name is not None
     if not SUBMITTER_RE.match(name):
         raise _error(
-            f"submitter name = {shown(name)}: use ASCII letters, digits, '@', '.', '_', '/', '-' and single spaces "
+            f"{field} = {shown(name)}: use ASCII letters, digits, '@', '.', '_', '/', '-' and single spaces "
             "(no look-alike letters from other scripts, no markup)"
         )
+    if name.startswith("@"):
+        raise _error(f"{field} = {shown(name)}: a leading '@' marks a signed-in Hub account on the board; "
+                     "write the name without it")
     reserved = is_reserved(name)
     if reserved:
-        raise _error(f"submitter name = {shown(name)} imitates the reserved name {reserved!r}; choose another name")
+        raise _error(f"{field} = {shown(name)} imitates the reserved name {reserved!r}; choose another name")
     return name
+
+
+def check_account(value: Any) -> str:
+    """A Hub account name the caller has verified (the Space's OAuth login or a token's ``whoami``).
+
+    Characters only: the Hub decides who owns a name, so a real login that happens to contain a reserved
+    word ("anonymous-dev", "admin-lab") is still its owner's identity. It is shown as ``@name``, which no
+    free-text name can imitate (``check_submitter`` refuses a leading ``@``).
+    """
+    if not isinstance(value, str) or not ACCOUNT_RE.match(value):
+        raise _error(f"Hub account name = {shown(value)}: expected letters, digits, '-', '_' or '.' "
+                     "(as the Hub issues them)")
+    return value
+
+
+def hub_account(submitter: Any) -> str:
+    """The Hub account name of a stored submitter, or "" when the name was typed (not verified by the Hub)."""
+    if isinstance(submitter, dict) and submitter.get("account") is True and isinstance(submitter.get("name"), str):
+        return submitter["name"]
+    return ""
+
+
+def submitter_label(submitter: Any) -> str:
+    """How a stored submitter is shown: ``@account`` or the free-text name, with the display name before it
+    (``"Eve Lab (@eve)"``). Only fields the store validated reach here."""
+    if not isinstance(submitter, dict):
+        return ""
+    name = str(submitter.get("name") or "")
+    ident = f"@{name}" if submitter.get("account") is True and name else name
+    display_name = submitter.get("display_name")
+    return f"{display_name} ({ident})" if isinstance(display_name, str) and display_name else ident
 
 
 def check_method_name(field: str, value: Any, known: tuple[str, ...] = ()) -> str:
@@ -169,16 +213,21 @@ def check_method_name(field: str, value: Any, known: tuple[str, ...] = ()) -> st
     return value
 
 
+def is_hub_id(value: Any) -> bool:
+    """Whether ``value`` is a plain ``ORG/NAME`` Hub id (ASCII, no ``..`` or ``--``): safe to link to the Hub."""
+    return isinstance(value, str) and bool(HUB_ID_RE.match(value)) and ".." not in value and "--" not in value
+
+
 def check_hub_id(field: str, value: Any) -> str:
     """An ``ORG/NAME`` Hub id, ASCII, without ``..`` or ``--``."""
-    if not isinstance(value, str) or not HUB_ID_RE.match(value) or ".." in value or "--" in value:
+    if not is_hub_id(value):
         raise _error(f"{field} = {shown(value)}: expected a Hub id like 'org/name' (ASCII letters, digits, '-', '_', '.')")
     return value
 
 
 def check_model_id(field: str, value: Any, *, allow_local: bool = False) -> str:
     """A model id as shown in the table: a Hub id, or (on a local store) a plain ASCII path."""
-    if isinstance(value, str) and HUB_ID_RE.match(value) and ".." not in value and "--" not in value:
+    if is_hub_id(value):
         return value
     if allow_local and isinstance(value, str) and LOCAL_PATH_RE.match(value) and not value.startswith("-"):
         return value

@@ -37,13 +37,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
 from hf_unlearn.results import METHODS, METRIC_RANGES
 from hf_unlearn.stats import wilson_halfwidth
+from leaderboard import names
 
 METHOD_LABELS = {
     "none": "No unlearning",
@@ -67,61 +68,10 @@ _T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2
         2.045, 2.042]
 
 
-@dataclass(frozen=True)
-class Column:
-    key: str
-    label: str
-    datatype: str  # "str" or "number" for gr.Dataframe
-    default: bool  # shown unless the user changes the selection
-    attacks: tuple[str, ...] = ("gaussian", "targeted", "indiscriminate")  # where it is shown by default
-
-
-COLUMNS: tuple[Column, ...] = (
-    Column("rank", "Rank", "number", True),
-    Column("method_label", "Method", "str", True),
-    Column("kind", "Row", "str", True),
-    Column("submitter", "Submitter", "str", True),
-    Column("status", "Verification", "str", True),
-    Column("variant", "Variant", "str", True),
-    Column("budget", "Budget", "number", True),
-    Column("n_seeds", "Seeds", "number", True),
-    Column("test_accuracy", "Test acc", "number", True),
-    Column("test_accuracy_ci", "Test acc ±95%", "number", False),
-    Column("d_test_accuracy", "Δ test acc vs Retrain", "number", True),
-    Column("tpr1", "TPR@1%", "number", True, ("gaussian",)),
-    Column("tpr1_ci", "TPR@1% ±95%", "number", True, ("gaussian",)),
-    Column("d_tpr1", "Δ TPR@1% vs Retrain", "number", True, ("gaussian",)),
-    Column("gus", "GUS", "number", True, ("gaussian",)),
-    Column("gus_ci", "GUS ±95%", "number", False, ("gaussian",)),
-    Column("d_gus", "Δ GUS vs Retrain", "number", False, ("gaussian",)),
-    Column("tpr01", "TPR@0.1%", "number", False, ("gaussian",)),
-    Column("auc", "AUC", "number", False, ("gaussian",)),
-    Column("target_success", "Target success", "number", True, ("targeted",)),
-    Column("d_target_success", "Δ target success vs Retrain", "number", True, ("targeted",)),
-    Column("forget_accuracy", "Forget acc", "number", False),
-    Column("retain_accuracy", "Retain acc", "number", False),
-    Column("shortfall", "Shortfall vs Retrain", "number", True),
-    Column("compute", "Compute (fwd-eq.)", "number", False),
-    Column("model", "Model", "str", False),
-    Column("checkpoint", "Scored checkpoint", "str", False),
-    Column("link", "Submitter link", "str", False),
-    Column("submission", "Submission", "str", False),
-    Column("received_at", "Received", "str", False),
-    Column("verify_note", "Verification detail", "str", False),
-)
-COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
-COLUMN_BY_LABEL = {c.label: c for c in COLUMNS}
-TEXT_KEYS = [c.key for c in COLUMNS if c.datatype == "str"]
-
 # metric in the record -> short column name in the table
 _METRIC_ALIASES = {"tpr_at_fpr_0.01": "tpr1", "tpr_at_fpr_0.001": "tpr01"}
 _SHOWN_METRICS = ("test_accuracy", "retain_accuracy", "forget_accuracy", "gus", "gus_stderr", "tpr_at_fpr_0.01",
                   "tpr_at_fpr_0.001", "auc", "target_success", "num_poisons", "num_nulls")
-
-
-def default_columns(attack: str | None) -> list[str]:
-    """Labels of the columns shown by default for one attack."""
-    return [c.label for c in COLUMNS if c.default and (attack in (None, ALL) or attack in c.attacks)]
 
 
 def method_label(method: str) -> str:
@@ -159,7 +109,7 @@ def _fmt(value: Any) -> str:
     return "none" if value is None else str(value)[:20]
 
 
-RECORD_COLUMNS = ["submission", "submission_id", "submitter", "link", "received_at", "task", "attack", "variant",
+RECORD_COLUMNS = ["submission", "submission_id", "submitter", "account", "link", "received_at", "task", "attack", "variant",
                   "dataset", "model", "method", "budget", "seed", "compute", "status", "verify_note", "checkpoint",
                   "numbers"] + [_METRIC_ALIASES.get(m, m) for m in _SHOWN_METRICS]
 
@@ -236,7 +186,8 @@ def records_frame(stored: Iterable[Any], verifications: dict[str, dict[str, Any]
             row.update({
                 "submission": s.id[:12],
                 "submission_id": s.id,
-                "submitter": sub.submitter.get("name") or "",
+                "submitter": names.submitter_label(sub.submitter),
+                "account": names.hub_account(sub.submitter),
                 "link": sub.submitter.get("link") or "",
                 "received_at": s.received_at[:19],
                 "status": status,
@@ -307,15 +258,14 @@ def summarize(frame: pd.DataFrame, references: Any = None, catalog: Any = None) 
         if not ref_frame.empty:
             frame = ref_frame if frame.empty else pd.concat([frame, ref_frame], ignore_index=True)
     if frame.empty:
-        return pd.DataFrame(columns=[c.key for c in COLUMNS] + ["task", "attack", "method", "is_reference",
-                                                                "submission_id", "haystack", "rank_note",
-                                                                "shortfall_lo", "shortfall_hi", "numbers"])
+        return pd.DataFrame(columns=SUMMARY_KEYS)
     frame = frame.assign(_recomputed=(frame["numbers"] == "recomputed").astype(int))
     grouped = frame.groupby(GROUP_KEYS, dropna=False, sort=False)
     out = grouped[_MEAN_COLUMNS].mean()
     std = grouped[["test_accuracy", "tpr1", "gus", "target_success"]].std()
     first = grouped.agg(
-        submission=("submission", "first"), submitter=("submitter", "first"), link=("link", "first"),
+        submission=("submission", "first"), submitter=("submitter", "first"), account=("account", "first"),
+        link=("link", "first"),
         received_at=("received_at", "first"), model=("model", "first"), n_models=("model", "nunique"),
         n_seeds=("seed", "count"), checkpoint=("checkpoint", "first"), n_checkpoints=("checkpoint", "nunique"),
         n_recomputed=("_recomputed", "sum"),
@@ -452,9 +402,10 @@ def filter_rows(table: pd.DataFrame, f: Filters) -> pd.DataFrame:
     return table[mask & (is_ref | rest)]
 
 
-SORT_CHOICES = {
+# The sort choices the board offers (``display.SORT_CHOICES`` is this order) -> the column sorted on.
+SORT_KEYS = {
     "Rank": "rank",
-    "Shortfall vs Retrain": "shortfall",
+    "Shortfall": "shortfall",
     "TPR@1%": "tpr1",
     "Test acc": "test_accuracy",
     "GUS": "gus",
@@ -472,7 +423,7 @@ def sort_rows(rows: pd.DataFrame, sort_by: str = "Rank", descending: bool = Fals
     """
     if rows.empty:
         return rows
-    key = SORT_CHOICES.get(sort_by, "rank")
+    key = SORT_KEYS.get(sort_by, "rank")
     by = ["_ref", key]
     ascending = [True, not descending]
     if key == "rank":
@@ -486,32 +437,19 @@ def sort_rows(rows: pd.DataFrame, sort_by: str = "Rank", descending: bool = Fals
     return ordered.drop(columns=["_ref", "_budget", "_unverified"])
 
 
-def display_frame(rows: pd.DataFrame, labels: Sequence[str], max_rows: int = 500) -> tuple[pd.DataFrame, list[str]]:
-    """The shown table: chosen columns with their labels, numbers rounded, text as plain strings."""
-    chosen = [COLUMN_BY_LABEL[lab] for lab in labels if lab in COLUMN_BY_LABEL] or [COLUMN_BY_LABEL["Method"]]
-    shown = rows.head(max_rows)
-    data = {}
-    for col in chosen:
-        if col.key not in shown.columns:
-            data[col.label] = [""] * len(shown) if col.datatype == "str" else [np.nan] * len(shown)
-            continue
-        values = shown[col.key]
-        if col.datatype == "number":
-            values = values.astype(float).round(4)
-        else:
-            values = values.fillna("").astype(str)
-        data[col.label] = values.to_numpy()
-    return pd.DataFrame(data), [c.datatype for c in chosen]
-
-
 # --- the table as data (CLI view, Space) --------------------------------------------------------
 
 # The keys ``ranked_table`` returns, in order: what the board shows, plus ids for scripts.
-TABLE_KEYS = ["rank", "rank_note", "method", "method_label", "kind", "submitter", "status", "task", "attack", "variant",
+TABLE_KEYS = ["rank", "rank_note", "method", "method_label", "kind", "submitter", "account", "status", "task", "attack", "variant",
               "budget", "n_seeds", "test_accuracy", "test_accuracy_ci", "d_test_accuracy", "tpr1", "tpr1_ci",
               "d_tpr1", "gus", "gus_ci", "d_gus", "tpr01", "auc", "target_success", "target_success_ci",
               "d_target_success", "shortfall", "shortfall_lo", "shortfall_hi", "numbers", "checkpoint", "model",
               "compute", "link", "submission_id", "received_at", "verify_note"]
+
+
+# Every column ``summarize`` returns (an empty table has them too, so filters and the display need no special case).
+SUMMARY_KEYS = list(dict.fromkeys(TABLE_KEYS + ["forget_accuracy", "retain_accuracy", "submission", "is_reference",
+                                                "haystack"]))
 
 
 def build_table(store: Any, *, references: Any = None, catalog: Any = None) -> pd.DataFrame:

@@ -41,8 +41,17 @@ class References:
     """Validated reference records and the problems met while reading them."""
 
     records: list[dict[str, Any]]
-    source: str
+    source: str  # where the records were read from (operator-facing: may be a server path)
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def public_name(self) -> str:
+        """``source`` as it may be shown to anyone: the Hub address, or a file's name without its folder.
+
+        Why: the reference rows' ``submission_id`` is exported (CSV, JSON, ``hf-unlearn board``); a path
+        such as ``/srv/board/references.jsonl`` would tell the public where the server keeps its files.
+        """
+        return public_source_name(self.source)
 
     @classmethod
     def from_records(
@@ -117,11 +126,22 @@ class References:
         for i, record in enumerate(self.records):
             row = record_row(record)
             row.update({
-                "submission": "reference", "submission_id": f"reference:{self.source}", "submitter": REFERENCE_SUBMITTER,
-                "link": "", "received_at": "", "status": REFERENCE_STATUS, "verify_note": "", "checkpoint": "",
+                "submission": "reference", "submission_id": f"reference:{self.public_name}", "submitter": REFERENCE_SUBMITTER,
+                "account": "", "link": "", "received_at": "", "status": REFERENCE_STATUS, "verify_note": "", "checkpoint": "",
             })
             rows.append(row)
         return records_frame_from_rows(rows)
+
+
+def public_source_name(source: str | os.PathLike) -> str:
+    """``hf://datasets/ORG/NAME[/FILE]`` as given; a local file or folder as its file name only."""
+    text = str(source)
+    if text.startswith("hf://"):
+        return text
+    if text.startswith("(") or not text:  # "(in memory)" and other labels that are not paths
+        return text
+    path = Path(text)
+    return REFERENCES_FILE if path.is_dir() else (path.name or REFERENCES_FILE)
 
 
 def write_references(path: str | os.PathLike, records: Iterable[Mapping[str, Any]]) -> Path:

@@ -59,7 +59,6 @@ BUDGET_DECIMALS = 4  # budget_fraction is a multiple of 0.0001: budgets that pri
 
 DEFAULT_LIMITS = Limits()
 
-_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _REVISION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
 # http(s)://HOST[:PORT][/PATH]: no user-info ("https://huggingface.co@evil.example" reads as the Hub but goes to
 # evil.example), no quotes, angle brackets, backslashes or back-ticks (nothing that could leave an HTML attribute).
@@ -226,7 +225,7 @@ def parse_checkpoint_ref(name: str, value: Any, *, allow_local: bool) -> dict[st
         ident, revision = value.rsplit("@", 1)
         if not _REVISION_RE.match(revision) or ".." in revision:
             raise SubmissionError(f"{name}: revision {_shown(revision)} is not a branch, tag or commit name")
-    if _HUB_ID_RE.match(ident) and ".." not in ident and "--" not in ident:
+    if names.is_hub_id(ident):
         return {"id": ident, "revision": revision}
     if allow_local and ident.startswith(("/", "./", "../")) and names.LOCAL_PATH_RE.match(ident):
         return {"id": ident, "revision": None}
@@ -269,7 +268,10 @@ def record_key(record: Mapping[str, Any]) -> str:
 class Submission:
     """Result records plus submitter metadata; ``to_dict`` is the stored form."""
 
-    submitter: dict[str, str | None]  # {"name": ..., "link": ... or None}
+    # {"name": ..., "link": ... or None} and, only when set (so older stored ids do not change),
+    # "display_name": free text shown beside the name, "account": True when the name is a Hub login the Space
+    # verified (OAuth); see ``names.check_account`` for why such a name skips the reserved-word check.
+    submitter: dict[str, Any]
     records: list[dict[str, Any]]
     new_methods: dict[str, dict[str, str | None]] = field(default_factory=dict)  # name -> {description, link}
     checkpoints: list[dict[str, Any]] = field(default_factory=list)  # [{"record": i, "id": ..., "revision": ...}]
@@ -470,6 +472,8 @@ def build_submission(
     limits: Limits = DEFAULT_LIMITS,
     catalog: "Catalog | None" = None,
     on_upload: bool = True,
+    display_name: Any = None,
+    account: bool = False,
 ) -> Submission:
     """Validate untrusted pieces and assemble a ``Submission``; raise ``SubmissionError`` on the first problem.
 
@@ -488,6 +492,12 @@ def build_submission(
     variants the catalog does not list (the table shows them unranked) but
     still checks those it lists against them, and leaves the null-draw cap to
     the verifier (it reports the record as failed).
+
+    ``display_name`` is free text shown beside the submitter (checked like any
+    free-text name: ``names.check_submitter``). ``account=True`` says the
+    submitter is a Hub account name the caller verified (the Space's OAuth
+    login): it is checked for the Hub's characters only (``names.check_account``)
+    and shown as ``@name``.
     """
     lines = getattr(records, "lines", None)
     records = list(records)
@@ -499,7 +509,15 @@ def build_submission(
 
     if len(records) > limits.max_records:
         raise SubmissionError(f"{len(records)} records; the limit is {limits.max_records} per submission")
-    name = names.check_submitter(submitter, limits.max_name_chars)
+    if account:
+        name = names.check_account(submitter)
+    else:
+        name = names.check_submitter(submitter, limits.max_name_chars)
+    shown_as = None
+    if display_name is not None and not (isinstance(display_name, str) and not display_name.strip()):
+        shown_as = names.check_submitter(display_name, limits.max_name_chars, field="display name")
+        if shown_as.casefold() == name.casefold():
+            shown_as = None  # the same as the name: nothing to add
     link = clean_link("submitter link", link, limits)
 
     declared: dict[str, dict[str, str | None]] = {}
@@ -619,8 +637,13 @@ def build_submission(
             check_verifiable(f"checkpoint for record {index}", clean_records[index])
         refs.append({"record": index, **parsed})
     refs.sort(key=lambda r: r["record"])
+    submitter_meta: dict[str, Any] = {"name": name, "link": link}
+    if shown_as is not None:
+        submitter_meta["display_name"] = shown_as
+    if account:
+        submitter_meta["account"] = True
     submission = Submission(
-        submitter={"name": name, "link": link}, records=clean_records, new_methods=declared, checkpoints=refs
+        submitter=submitter_meta, records=clean_records, new_methods=declared, checkpoints=refs
     )
     submission._record_keys = list(seen)  # insertion order = record order
     return submission
@@ -644,8 +667,11 @@ def submission_from_dict(
     if data.get("format") != SUBMISSION_FORMAT:
         raise SubmissionError(f"stored submission format {_shown(data.get('format'))}: expected {SUBMISSION_FORMAT}")
     submitter = data.get("submitter")
-    if not isinstance(submitter, dict) or set(submitter) - {"name", "link"}:
-        raise SubmissionError("stored submission: 'submitter' must be {'name': ..., 'link': ...}")
+    if not isinstance(submitter, dict) or set(submitter) - {"name", "link", "display_name", "account"}:
+        raise SubmissionError("stored submission: 'submitter' must be {'name': ..., 'link': ...} with an optional "
+                              "'display_name' and 'account'")
+    if submitter.get("account", True) is not True:
+        raise SubmissionError("stored submission: submitter 'account' must be true when present")
     checkpoints = data.get("checkpoints") or []
     if not isinstance(checkpoints, list) or not all(isinstance(c, dict) for c in checkpoints):
         raise SubmissionError("stored submission: 'checkpoints' must be a list of objects")
@@ -671,6 +697,8 @@ def submission_from_dict(
         limits=limits,
         catalog=catalog,
         on_upload=False,
+        display_name=submitter.get("display_name"),
+        account=submitter.get("account") is True,
     )
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from leaderboard.names import check_submitter
 from leaderboard.store import LocalStore, RateLimit, open_store
 from leaderboard.submission import DEFAULT_LIMITS, Limits, SubmissionError, build_submission, parse_jsonl
 
@@ -55,18 +56,14 @@ def resolve_target(target: str | os.PathLike) -> tuple[str, str]:
         )
     if text.startswith(("http://", "https://")):
         return "space", text
-    for prefix in ("hf://spaces/", "spaces/"):
-        if text.startswith(prefix):
-            space = text[len(prefix):].strip("/")
-            if not _SPACE_RE.match(space):
-                raise LeaderboardTargetError(f"--leaderboard {text!r}: expected {prefix}ORG/NAME")
-            return "space", space
-    for prefix in ("hf://datasets/", "datasets/"):
+    # A Space is addressed by its ORG/NAME; a Hub store keeps the hf:// form open_store reads.
+    for prefix, kind in (("hf://spaces/", "space"), ("spaces/", "space"), ("hf://datasets/", "hub"),
+                         ("datasets/", "hub")):
         if text.startswith(prefix):
             repo = text[len(prefix):].strip("/")
             if not _SPACE_RE.match(repo):
                 raise LeaderboardTargetError(f"--leaderboard {text!r}: expected {prefix}ORG/NAME")
-            return "hub", text
+            return kind, (repo if kind == "space" else text)
     if text and os.path.isdir(text):
         return "local", text
     if text and os.path.exists(text):
@@ -186,12 +183,21 @@ def submit_records(
     score_fn: Any = None,
     public_datasets: Mapping[str, str] | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    display_name: str | None = None,
+    account: bool = False,
 ) -> SubmissionResult:
-    """Validate the bytes of a JSONL upload, store the submission, and verify named checkpoints."""
+    """Validate the bytes of a JSONL upload, store the submission, and verify named checkpoints.
+
+    ``display_name`` (free text, checked like a submitter name) is stored with the submitter and shown beside
+    it. ``account=True`` only for a submitter name the caller verified with the Hub (the Space's OAuth login):
+    it is then checked for characters only and shown as ``@name`` (``names.check_account``).
+    """
     records = parse_jsonl(data, limits)
     submission = build_submission(
         records,
         submitter=submitter,
+        display_name=display_name,
+        account=account,
         link=link,
         new_methods=new_methods,
         checkpoints=checkpoints,
@@ -239,10 +245,14 @@ def submit_file(
     rate_limit: RateLimit | None = None,
     limits: Limits = DEFAULT_LIMITS,
     catalog: Any = None,
+    display_name: str | None = None,
 ) -> SubmissionResult:
     """Submit the JSONL file at ``path`` to ``leaderboard`` (see ``resolve_target`` for the accepted forms).
 
-    ``submitter`` defaults to the Hub login (``default_submitter``). ``catalog``
+    ``submitter`` defaults to the Hub login (``default_submitter``); on a Space
+    that requires login the Space takes the account from the Hub token this
+    sends instead. ``display_name`` is shown beside the submitter (on a Space:
+    beside the ``@account``). ``catalog``
     (default: ``LEADERBOARD_DATASETS``) restricts a local or Hub store to the
     public variants. ``checkpoints`` are
     ``[INDEX=]ID[@REVISION]`` strings (INDEX may be left out for a one-record
@@ -251,12 +261,15 @@ def submit_file(
     """
     kind, target = resolve_target(leaderboard)
     data = read_upload(path, limits)
+    if display_name is not None:  # refused here, before anything is sent or stored
+        display_name = check_submitter(display_name, limits.max_name_chars, field="display name")
     if submitter is None:
         submitter = default_submitter()
     if kind == "space":
         try:
             return _submit_to_space(
-                path, target, submitter=submitter, link=link, new_methods=new_methods, checkpoints=checkpoints
+                path, target, submitter=submitter, link=link, new_methods=new_methods, checkpoints=checkpoints,
+                display_name=display_name,
             )
         except SubmissionError:
             raise
@@ -288,7 +301,18 @@ def submit_file(
         score_fn=score_fn,
         public_datasets=public_datasets,
         limits=limits,
+        display_name=display_name,
     )
+
+
+def hub_token() -> str | None:
+    """The saved Hub token (``HF_TOKEN`` or ``hf auth login``), or None when there is none."""
+    try:
+        from huggingface_hub import get_token
+
+        return get_token() or None
+    except Exception:  # noqa: BLE001 - an unreadable token file is "no token": the Space then asks to sign in
+        return None
 
 
 def _submit_to_space(
@@ -299,7 +323,15 @@ def _submit_to_space(
     link: str | None,
     new_methods: Mapping[str, Any] | None,
     checkpoints: Iterable[str] | Mapping[int, str] | None,
+    display_name: str | None = None,
 ) -> SubmissionResult:
+    """Upload through the Space's ``/submit_jsonl`` API.
+
+    A Space that requires login (``hf_oauth``) takes the submitter from the caller's Hub token: gradio_client
+    sends it only to endpoints that declare a ``gr.OAuthToken`` parameter (``/submit_jsonl`` does), and never
+    infers it from the saved login, so it is passed here explicitly. The name box then carries the display
+    name (``display_name``, else the submitter name, which the Space drops when it equals the account).
+    """
     from gradio_client import Client, handle_file
 
     methods = dict(new_methods or {})
@@ -310,10 +342,11 @@ def _submit_to_space(
     if isinstance(checkpoints, Mapping):
         checkpoints = [f"{i}={ref}" for i, ref in checkpoints.items()]
     checkpoints = [c for c in checkpoints or [] if isinstance(c, str) and c.strip()]
-    client = Client(target, verbose=False)
+    token = hub_token()
+    client = Client(target, verbose=False, oauth_token=token) if token else Client(target, verbose=False)
     reply = client.predict(
         handle_file(str(path)),
-        submitter,
+        display_name or submitter,
         link or "",
         method_name,
         info.get("description") or "",
@@ -323,8 +356,14 @@ def _submit_to_space(
     )
     if isinstance(reply, str):
         reply = json.loads(reply)
+    if not isinstance(reply, Mapping):
+        raise SubmissionError(f"the Space answered {type(reply).__name__}, not a submission reply; is it an "
+                              "hf-unlearn leaderboard?")
     if not reply.get("ok"):
-        raise SubmissionError(reply.get("error") or "the Space rejected the submission without a reason")
+        error = str(reply.get("error") or "the Space rejected the submission without a reason")
+        if token is None and "sign in" in error:
+            error += "; no Hub token here: run `hf auth login` (or set HF_TOKEN) and submit again"
+        raise SubmissionError(error)
     return SubmissionResult(
         reply["submission_id"], target, int(reply["num_records"]), reply.get("verification"),
         list(reply.get("messages") or []), num_checkpoints=len(checkpoints),

@@ -101,7 +101,7 @@ class VerificationRefused(ValueError):
 
 @dataclass(frozen=True)
 class VerifyLimits:
-    """Caps on the work one submission can cause (see docs/leaderboard-verification.md)."""
+    """Caps on the work one submission can cause (see docs/leaderboard.md, "Limits")."""
 
     max_null_draws: int = MAX_VERIFIED_NULL_DRAWS  # null draws per poison (uploads naming a checkpoint: the same cap)
     max_total_nulls: int = 1_000_000  # null draws per record, over all poisons

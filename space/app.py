@@ -12,15 +12,21 @@ Environment (flags win over variables):
   LEADERBOARD_ADDRESS_RATE     per-address limit "COUNT/SECONDS" (default 20/3600; "off" to disable)
   LEADERBOARD_TRUSTED_PROXIES  comma-separated proxy IPs whose X-Forwarded-For is believed (default: none)
   LEADERBOARD_VERIFY           "0" to accept checkpoints without re-scoring them (entries stay "pending")
+  LEADERBOARD_VERIFIER_KEY     secret (>= 16 bytes) that signs verification results (a Space secret)
+  LEADERBOARD_VERIFY_TIMEOUT   wall-time seconds per verified submission (default 900)
+  LEADERBOARD_VERIFY_QUEUE     submissions that may wait for verification (default 20)
+  LEADERBOARD_ALLOW_LOCAL      "1": public datasets and checkpoints may be local folders (never on a public Space)
 
 Who submits: on a Space (``SPACE_ID`` is set) the submitter is the Hugging Face
-account signed in with the login button (``hf_oauth: true`` in README.md); the
-name box is only a display name. Locally the name box is the submitter.
+account signed in with the login button (``hf_oauth: true`` in README.md), shown
+as a linked ``@name``; the name box is only a display name, stored and shown beside
+it. Locally the name box is the submitter.
 
 Everything a submitter sends is validated by ``leaderboard.submission`` before it
 is stored; every submitter-controlled string is shown through ``gr.Dataframe``
-cells of datatype "str", a plain ``gr.Textbox``, or HTML-escaped inside a tooltip
-(``leaderboard.display``), never as HTML or Markdown.
+cells of datatype "str", Markdown cells whose text is HTML- and Markdown-escaped,
+a plain ``gr.Textbox``, or HTML-escaped inside a tooltip (``leaderboard.display``):
+never as live HTML or Markdown.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ import gradio as gr
 from leaderboard import display, plots, ranking
 from leaderboard.board import BOARD_API_NAME, Board, board_records
 from leaderboard.display import SORT_CHOICES
+from leaderboard.names import check_account, check_submitter
 from leaderboard.ranking import ALL, Filters
 from leaderboard.store import HubStore, LocalStore, RateLimit, StoreError
 from leaderboard.submission import DEFAULT_LIMITS, SubmissionError
@@ -127,15 +134,16 @@ the numbers shown (within the tolerances above). Not that it was produced by the
 stated budget.
 
 **How do I submit?** Sign in with your Hugging Face account (Submit tab) and upload a JSONL file of result
-records, or run `hf-unlearn submit results.jsonl --leaderboard ORG/SPACE`. The account is the submitter; the
-name box is a display name (ASCII letters, digits, `. _ / -`, spaces; names that imitate "maintainers",
-"verified", "official" or the reference methods are refused).
+records, or run `hf-unlearn submit results.jsonl --leaderboard spaces/ORG/SPACE` (it signs in with your saved
+Hub token). The account is the submitter, shown as a link to its Hub page; the name box is a display name shown
+beside it (ASCII letters, digits, `. _ / -`, spaces; names that imitate "maintainers", "verified", "official",
+"admin", "anonymous" or the reference methods are refused; your account name itself is never refused for that).
 
 **What are the limits?** 1 MB and 1,000 records per file; 5 accepted submissions per account per hour and 20 per
 client address per hour (rejected uploads do not count); a full verification queue refuses new checkpoints until
 it drains (the submission is still stored).
 
-**Can I get the table as data?** `hf-unlearn board --leaderboard ORG/SPACE --format csv` (or `json`, `md`)
+**Can I get the table as data?** `hf-unlearn board --leaderboard spaces/ORG/SPACE --format csv` (or `json`, `md`)
 prints the rows and ranks shown here; *Download CSV* under the table does the same for the current filters.
 CSV text cells that start with `= + - @` get a leading apostrophe so that spreadsheets do not run them.
 """
@@ -234,9 +242,6 @@ class SlidingLimiter:
     def check(self, key: str) -> None:
         """Reserve a slot and keep it (counted whatever happens next)."""
         self.reserve(key)
-
-
-ClientLimiter = SlidingLimiter  # the name earlier versions used
 
 
 def parse_rate(text: str | None, default: RateLimit | None = None, name: str = "LEADERBOARD_RATE") -> RateLimit | None:
@@ -430,13 +435,16 @@ class App:
     # submission --------------------------------------------------------------------------
 
     def identity(self, name: str | None, profile: Any, request: Any = None,
-                 oauth_token: Any = None) -> tuple[str, str | None]:
-        """(submitter, display name). On a Space the submitter is the signed-in account.
+                 oauth_token: Any = None) -> tuple[str, str | None, bool]:
+        """(submitter, display name, whether the submitter is a Hub account). On a Space the submitter is the
+        signed-in account.
 
         The browser signs in with the login button (``gr.OAuthProfile``); a script
         (``hf-unlearn submit``) sends its Hub token (``Client(..., oauth_token=...)``,
         arriving as ``gr.OAuthToken``, or an ``Authorization: Bearer`` header), which is
-        resolved to the account name with ``whoami``.
+        resolved to the account name with ``whoami``. The account name is the Hub's, not a claim, so it is
+        checked for characters only (``names.check_account``: a login like ``anonymous-dev`` may submit)
+        and shown as ``@name``; the name box is a free-text display name with every free-text rule.
         """
         if self.require_login:
             username = getattr(profile, "username", None) or (profile.get("preferred_username")
@@ -448,13 +456,14 @@ class App:
             if not username:
                 raise SubmissionError("sign in with Hugging Face first (the button above): on this Space the "
                                       "submitter is your Hub account")
+            username = check_account(str(username))
             display_name = (name or "").strip() or None
-            if display_name is not None:  # shown next to the account: the same rules as any shown name
-                from leaderboard.names import check_submitter
-
-                display_name = check_submitter(display_name, DEFAULT_LIMITS.max_name_chars)
-            return str(username), display_name
-        return (name or "").strip(), None
+            if display_name is not None and display_name.casefold() == username.casefold():
+                display_name = None  # the CLI sends its login as the name: nothing to add to the account
+            if display_name is not None:  # shown next to the account: the same rules as any typed name
+                display_name = check_submitter(display_name, DEFAULT_LIMITS.max_name_chars, field="display name")
+            return username, display_name, True
+        return (name or "").strip(), None, False
 
     whoami: Callable[[str], Mapping[str, Any]] | None = None  # tests replace huggingface_hub.whoami
 
@@ -491,7 +500,7 @@ class App:
         try:
             if not file_path:
                 raise SubmissionError("no file uploaded; choose a .jsonl file of result records")
-            submitter, display_name = self.identity(name, profile, request, oauth_token)
+            submitter, display_name, account = self.identity(name, profile, request, oauth_token)
             reserved.append((self.client_limiter, client_key, self.client_limiter.reserve(client_key)))
             if self.require_login:
                 account_key = f"hf:{submitter.casefold()}"
@@ -501,10 +510,9 @@ class App:
             if method_name and method_name.strip():
                 new_methods[method_name.strip()] = {"description": method_description, "link": method_link or None}
             checkpoints = [line for line in (checkpoints_text or "").splitlines() if line.strip()]
-            extra = _display_name_kwargs(display_name)
             result = submit_records(
                 data, self.store, submitter=submitter, link=link or None, new_methods=new_methods,
-                checkpoints=checkpoints, verify=False, **extra,
+                checkpoints=checkpoints, verify=False, display_name=display_name, account=account,
             )
         except SubmissionError as exc:
             for limiter, key, token in reserved:
@@ -515,8 +523,6 @@ class App:
                 limiter.release(key, token)
             return {"ok": False, "error": f"not stored, nothing was changed: {exc}; please try again"}
         messages = [m for m in result.messages if "verification skipped" not in m]
-        if display_name and not extra:
-            messages.append("display name not stored by this version: the account name is shown")
         sub = self.store.get(result.submission_id)
         if sub is not None and sub.submission.checkpoints:
             if self.worker is not None:
@@ -562,7 +568,7 @@ class App:
         return reply
 
     def api_board(self, task: str, attack: str, variant: str, budget: str) -> dict:
-        """The rows behind ``hf-unlearn board --leaderboard ORG/SPACE`` (all of them, in the shown order)."""
+        """The rows behind ``hf-unlearn board --leaderboard spaces/ORG/SPACE`` (all of them, in the shown order)."""
         self.board.refresh()
         rows = board_records(self.board, task=task or None, attack=attack or None, variant=variant or None,
                              budget=budget or None)
@@ -571,21 +577,6 @@ class App:
     def verification_text(self, submission_id: str) -> str:
         ver = self.store.verifications().get(submission_id)
         return "\n".join(verification_messages(ver)) if ver else "no verification yet"
-
-
-def _display_name_kwargs(display_name: str | None) -> dict[str, Any]:
-    """Pass the display name on if this version of ``submit_records`` takes one."""
-    if not display_name:
-        return {}
-    import inspect
-
-    params = inspect.signature(submit_records).parameters
-    return {"display_name": display_name} if "display_name" in params else {}
-
-
-def _client_key(request: gr.Request | None) -> str:
-    """The direct peer (no proxy trusted); kept for callers of earlier versions."""
-    return client_address(request)
 
 
 # --- the UI ------------------------------------------------------------------------------------
@@ -648,7 +639,7 @@ def build_demo(app: App) -> gr.Blocks:
                 status_info = gr.Markdown("", elem_id="status-info")
                 status_table = gr.Dataframe(
                     headers=["Submission", "Received", "Submitter", "Records", "Checkpoints", "Status", "Detail"],
-                    datatype=["str", "str", "str", "number", "number", "str", "str"], interactive=False,
+                    datatype=["str", "str", "markdown", "number", "number", "str", "str"], interactive=False,
                     wrap=False, max_height=560, elem_id="status-table", label="Submissions",
                     column_widths=["200px", "180px", "180px", "90px", "120px", "120px", "420px"],
                 )
@@ -714,8 +705,8 @@ def build_demo(app: App) -> gr.Blocks:
         )
         demo.load(app.on_load, view_inputs, refresh_outputs, api_visibility="private", show_progress="hidden")
 
-        # The programmatic endpoints behind `hf-unlearn submit FILE --leaderboard ORG/SPACE` and
-        # `hf-unlearn board --leaderboard ORG/SPACE`.
+        # The programmatic endpoints behind `hf-unlearn submit FILE --leaderboard spaces/ORG/SPACE` and
+        # `hf-unlearn board --leaderboard spaces/ORG/SPACE`.
         api_file = gr.File(visible=False, type="filepath")
         api_texts = [gr.Textbox(visible=False) for _ in range(6)]
         api_reply = gr.JSON(visible=False)
@@ -781,14 +772,11 @@ def main(argv: list[str] | None = None) -> None:
 
         if not store.submissions():
             demo_data.fill_store(store, 300)
-        references = getattr(demo_data, "demo_references", lambda: None)()
+        references = demo_data.demo_references()
     else:
-        try:
-            from leaderboard.references import References
+        from leaderboard.references import References
 
-            references = References.from_env(os.environ)
-        except ImportError:  # pragma: no cover - references ship with the package
-            references = None
+        references = References.from_env(os.environ)
     limiter = (SlidingLimiter(address_rate.max_submissions, address_rate.window_s, "address")
                if address_rate is not None else SlidingLimiter(10**9, 1.0, "address"))
     app = App(

@@ -25,9 +25,9 @@ VARIANT = "eps0.1-b1.5-s0"
 def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("board")
     demo = write_demo(root, 120)
-    # a submitter name a spreadsheet would run as a formula
+    # a submitter name a spreadsheet would run as a formula ("@..." is refused: it marks Hub accounts)
     rec = synthetic_record(random.Random(5), "cifar10", "gaussian", VARIANT, "scrub", 5, 0.05)
-    demo.store.add(build_submission([rec], submitter="@cmd -x", catalog=demo.catalog))
+    demo.store.add(build_submission([rec], submitter="-cmd x", catalog=demo.catalog))
     return demo
 
 
@@ -59,7 +59,7 @@ def test_csv_escapes_formulas_and_keeps_numbers(demo):
     text = render_board(demo.store.root, task="cifar10", attack="gaussian", fmt="csv", **board_kwargs(demo))
     table = list(csv.DictReader(io.StringIO(text)))
     assert len(table) == len(shown_rows(demo, task="cifar10", attack="gaussian"))
-    assert "'@cmd -x" in {r["submitter"] for r in table}, "a cell starting with @ must get a leading apostrophe"
+    assert "'-cmd x" in {r["submitter"] for r in table}, "a cell starting with - must get a leading apostrophe"
     assert not any(v.startswith(("=", "+", "@", "\t", "\r")) for r in table for v in r.values())
     negative = [r["d_test_accuracy"] for r in table if r["d_test_accuracy"].startswith("-")]
     assert negative and all(float(v) < 0 for v in negative), "plain numbers are not escaped"
@@ -78,7 +78,21 @@ def test_markdown_groups_by_budget_with_references_first(demo):
     lines = text.splitlines()
     assert lines[1].startswith("| Rank | Method | Shortfall | TPR@1% | Test acc | Verified |")
     assert lines[3].startswith("| – | Retrain (reference) |")
-    assert " ± " in lines[3] and "'@cmd -x" in text
+    assert " ± " in lines[3] and "'-cmd x" in text
+
+
+def test_no_server_path_is_exported(demo):
+    """The references file's folder is the operator's business: exports name the file, not its path."""
+    assert demo.references.source.startswith("/"), "the demo reads its references from an absolute path"
+    folder = str(demo.references_path.parent)
+    for fmt in ("json", "csv", "md"):
+        text = render_board(demo.store.root, task="cifar10", attack="gaussian", fmt=fmt, **board_kwargs(demo))
+        assert folder not in text and str(demo.store.root) not in text, fmt
+    rows = json.loads(render_board(demo.store.root, task="cifar10", attack="gaussian", fmt="json",
+                                   **board_kwargs(demo)))
+    refs = {r["submission_id"] for r in rows if r["is_reference"]}
+    assert refs == {"reference:references.jsonl"}
+    assert not any(isinstance(v, str) and v.startswith("/") for r in rows for v in r.values())
 
 
 def test_filters_and_budget_as_number(demo):

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from leaderboard import attest, names, ranking
+from leaderboard import attest, display, names, ranking
 from leaderboard.catalog import Catalog, CatalogError, PublicVariant, UnknownVariantError
 from leaderboard.demo import NUM_POISONS, demo_catalog, synthetic_record, synthetic_references
 from leaderboard.references import References, write_references
@@ -155,7 +155,7 @@ def test_attack_03_table_shows_the_scored_checkpoint_and_revision(tmp_path):
     })
     row = the_row(table(store), "ngd")
     assert row["checkpoint"] == "eve/untrained@0123abc" and row["status"] == "verified"
-    assert "Scored checkpoint" in ranking.COLUMN_BY_LABEL
+    assert "Scored checkpoint" in display.COLUMN_BY_LABEL
 
 
 # --- 4: disproven claims ranked -----------------------------------------------------------------------

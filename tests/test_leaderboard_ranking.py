@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from leaderboard import ranking
+from leaderboard import display, ranking
 from leaderboard.board import Board
 from leaderboard.demo import demo_catalog, fill_store, synthetic_record
 from leaderboard.ranking import Filters
@@ -38,11 +38,14 @@ class Table:
 
     def __init__(self, store: LocalStore) -> None:
         self.store = store
-        self.table = ranking.build_table(store, references=references(), catalog=demo_catalog())
+        self.board = Board(store, references=references(), catalog=demo_catalog())
+        self.table = self.board.table
 
     def view(self, filters: Filters, labels, sort_by: str = "Rank", descending: bool = False):
-        rows = ranking.sort_rows(ranking.filter_rows(self.table, filters), sort_by, descending)
-        return ranking.display_frame(rows, labels)
+        """(shown columns -> cell texts, datatypes): what the Space's table component receives."""
+        view = self.board.view(filters, labels, sort_by, descending)
+        headers, data = view.value["headers"], view.value["data"]
+        return {h: [r[i] for r in data] for i, h in enumerate(headers)}, view.datatypes
 
 
 @pytest.fixture
@@ -139,15 +142,19 @@ def test_filters_keep_references_and_search_is_literal(board):
 
 
 def test_view_sorting_columns_and_text(board):
-    labels = ["Rank", "Method", "Submitter", "TPR@1%", "Shortfall vs Retrain"]
+    labels = ["Rank", "Method", "Submitter", "TPR@1%", "Shortfall"]
     table, datatypes = board.view(Filters(task="cifar10", attack="gaussian", variant=VARIANT), labels)
-    assert list(table.columns) == labels
-    assert list(table["Method"]) == ["Retrain", "No unlearning", "GA", "GD"]
-    assert datatypes == ["number", "str", "str", "number", "number"]
-    view = type("View", (), {"table": table})
-    assert "alice_b" in list(view.table["Submitter"])
+    assert list(table) == labels
+    assert [m.split(" (")[0].strip("*") for m in table["Method"]] == ["Retrain", "No unlearning", "GA", "GD"]
+    assert datatypes == [display.COLUMN_BY_LABEL[lab].datatype for lab in labels]
+    assert table["Rank"][2:] == ["1", "2"] and table["Shortfall"][:2] == ["", ""], "references are not ranked"
+    assert table["Submitter"][2:] == ["alice\\_b", "bob"], "typed names are Markdown-escaped text, not links"
+    assert " ± " in table["TPR@1%"][3], "the interval is in the cell"
     desc, _ = board.view(Filters(task="cifar10", attack="gaussian", variant=VARIANT), labels, "TPR@1%", True)
-    assert list(desc["Method"]) == ["Retrain", "No unlearning", "GD", "GA"], "references stay on top"
+    assert [m.split(" (")[0].strip("*") for m in desc["Method"]] == ["Retrain", "No unlearning", "GD", "GA"], \
+        "references stay on top"
+    assert set(display.SORT_CHOICES) == set(ranking.SORT_KEYS), "every offered sort has a column to sort on"
+    assert set(display.SORT_CHOICES) <= set(display.COLUMN_BY_LABEL), "and each is a shown column"
 
 
 def test_board_notices_new_submissions_without_restart(tmp_path):
@@ -162,6 +169,15 @@ def test_board_notices_new_submissions_without_restart(tmp_path):
 
 
 def test_default_columns_follow_the_attack():
-    gaussian, targeted = ranking.default_columns("gaussian"), ranking.default_columns("targeted")
+    gaussian, targeted = display.default_columns("gaussian"), display.default_columns("targeted")
     assert "TPR@1%" in gaussian and "Target success" not in gaussian
     assert "Target success" in targeted and "TPR@1%" not in targeted
+    for attack in ("gaussian", "targeted"):  # what decides the rank is shown by default
+        assert {"Rank", "Shortfall", "Verified"} <= set(display.default_columns(attack))
+
+
+def test_an_empty_table_has_the_columns_of_a_full_one(board, tmp_path):
+    empty = ranking.build_table(LocalStore(tmp_path / "empty"))
+    assert empty.empty and set(empty.columns) <= set(board.table.columns), \
+        "filters and the display read these columns from an empty board too"
+    assert Board(LocalStore(tmp_path / "empty")).view(Filters(task="cifar10", attack="gaussian"), None).value["data"] == []

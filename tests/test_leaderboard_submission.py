@@ -530,3 +530,93 @@ def test_a_hub_store_without_verifier_key_leaves_checkpoints_pending_without_sco
                             score_fn=_never_scores)
     assert len(commits) == 1 and result.status == "pending"
     assert "no verifier key (LEADERBOARD_VERIFIER_KEY)" in "\n".join(result.messages)
+
+
+# --- the Space client and the submitter's names -------------------------------------------------
+
+
+class FakeClient:
+    """Stands in for gradio_client.Client: records how it was built and what was sent."""
+
+    made: list[dict] = []
+    reply: dict = {}
+
+    def __init__(self, src, **kwargs):
+        FakeClient.made.append({"src": src, **kwargs})
+
+    def predict(self, *args, api_name):
+        FakeClient.made[-1].update(args=args, api_name=api_name)
+        return dict(FakeClient.reply)
+
+
+@pytest.fixture
+def fake_space(monkeypatch, tmp_path):
+    import gradio_client
+    import huggingface_hub
+
+    FakeClient.made = []
+    FakeClient.reply = {"ok": True, "submission_id": "ab" * 32, "num_records": 1, "messages": []}
+    monkeypatch.setattr(gradio_client, "Client", FakeClient)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: "hf_saved")
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(jsonl(good_record(1)))
+    return path, monkeypatch
+
+
+def test_space_submission_sends_the_hub_token_as_oauth_token(fake_space):
+    from leaderboard.submit import submit_file
+
+    path, monkeypatch = fake_space
+    result = submit_file(path, "spaces/org/board", submitter="ada", display_name="Ada Lab")
+    made = FakeClient.made[-1]
+    assert made["src"] == "org/board" and made["oauth_token"] == "hf_saved" and made["verbose"] is False, \
+        "a Space that requires login identifies the caller by the Hub token passed as oauth_token"
+    assert made["api_name"] == "/submit_jsonl" and made["args"][1] == "Ada Lab", "the name box carries the display name"
+    assert result.submission_id == "ab" * 32
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    submit_file(path, "spaces/org/board", submitter="ada")
+    assert "oauth_token" not in FakeClient.made[-1] and FakeClient.made[-1]["args"][1] == "ada"
+    FakeClient.reply = {"ok": False, "error": "rejected: sign in with Hugging Face first (the button above)"}
+    with pytest.raises(SubmissionError, match=r"no Hub token here: run `hf auth login`"):
+        submit_file(path, "spaces/org/board", submitter="ada")
+    FakeClient.made = []
+    with pytest.raises(SubmissionError, match="display name = .*reserved name 'verified'"):
+        submit_file(path, "spaces/org/board", submitter="ada", display_name="verified lab")
+    assert FakeClient.made == [], "a bad display name is refused before anything is sent"
+
+
+def test_display_name_is_stored_and_shown_beside_the_submitter(tmp_path):
+    from leaderboard.ranking import records_frame
+
+    store = LocalStore(tmp_path / "board")
+    result = submit_records(jsonl(good_record(3)), store, submitter="ada", display_name="Ada Lab", verify=False)
+    stored = store.get(result.submission_id)
+    assert stored.submission.submitter == {"name": "ada", "link": None, "display_name": "Ada Lab"}
+    assert submission_from_dict(stored.submission.to_dict()).id == result.submission_id, "it survives a reload"
+    assert set(records_frame(store.submissions(), store.verifications())["submitter"]) == {"Ada Lab (ada)"}
+    plain = build_submission([good_record(3)], submitter="ada")
+    assert plain.submitter == {"name": "ada", "link": None}, "no display name: the stored form (and id) is unchanged"
+    for bad in ("@ada", "Ada\u200bLab", "hf-unlearn maintainers"):
+        with pytest.raises(SubmissionError, match="^display name (=|contains)"):
+            build_submission([good_record(3)], submitter="ada", display_name=bad)
+
+
+def test_hub_accounts_are_identities_and_typed_names_follow_the_reserved_rules():
+    for login in ("anonymous-dev", "admin-lab", "retrain"):
+        sub = build_submission([good_record(4)], submitter=login, account=True)
+        assert sub.submitter == {"name": login, "link": None, "account": True}
+        assert submission_from_dict(sub.to_dict()).id == sub.id
+        with pytest.raises(SubmissionError, match="submitter name = .*reserved name"):
+            build_submission([good_record(4)], submitter=login)  # typed: still refused
+    for bad in ("eve lab", "eve\u202egro", "@eve", "еve"):
+        with pytest.raises(SubmissionError, match="Hub account name = "):
+            build_submission([good_record(4)], submitter=bad, account=True)
+    with pytest.raises(SubmissionError, match="leading '@' marks a signed-in Hub account"):
+        build_submission([good_record(4)], submitter="@eve")
+    planted = build_submission([good_record(4)], submitter="eve", account=True).to_dict()
+    planted["submitter"]["account"] = "yes"
+    with pytest.raises(SubmissionError, match="'account' must be true"):
+        submission_from_dict(planted)

@@ -184,7 +184,7 @@ def test_oauth_identity_on_a_space(tmp_path):
         username = "ada-lovelace"
 
     reply = app.submit(str(path), "hf-unlearn maintainers ✔ verified", "", "", "", "", "", profile=Profile())
-    assert reply["error"].startswith("rejected: submitter name = "), "a display name follows the same rules as a submitter name"
+    assert reply["error"].startswith("rejected: display name = "), "a display name follows the same rules as a submitter name"
     reply = app.submit(str(path), "", "", "", "", "", "", profile=Profile())
     assert reply["ok"], reply
     assert app.store.get(reply["submission_id"]).submission.submitter["name"] == "ada-lovelace"
@@ -205,6 +205,46 @@ def test_oauth_identity_on_a_space(tmp_path):
     Token.token = "stolen"
     reply = app.api_submit(str(write_jsonl(tmp_path / "u.jsonl", record(10))), "", "", "", "", "", "", Token())
     assert reply["error"].startswith("rejected: sign in with Hugging Face first")
+
+
+def test_oauth_account_is_an_identity_and_the_display_name_is_stored(tmp_path):
+    """A real Hub login containing a reserved word signs in; the name box is stored as its display name."""
+    mod = load_space_app()
+    app = make_app(mod, tmp_path, 30)
+    app.require_login = True
+
+    class Profile:
+        username = "anonymous-dev"
+
+    reply = app.submit(str(write_jsonl(tmp_path / "a.jsonl", record(11))), "Ada Lab", "", "", "", "", "",
+                       profile=Profile())
+    assert reply["ok"], reply
+    assert not any("not stored" in m for m in reply["messages"])
+    stored = app.store.get(reply["submission_id"]).submission.submitter
+    assert stored == {"name": "anonymous-dev", "link": None, "display_name": "Ada Lab", "account": True}
+    table = app.board.rows(mod_filters(VIEW[:6] + (None,) * 3))
+    assert "Ada Lab (@anonymous-dev)" in set(table["submitter"]), "the account is shown as @name"
+    cells = set(table["cell:Submitter"])
+    assert "Ada Lab ([&#64;anonymous\\-dev](https://huggingface.co/anonymous-dev))" in cells, \
+        "the account part is linked to its Hub page"
+    assert not any("](" in c for c in cells if "anonymous" not in c), "typed names are never links"
+    status, _ = app.status_view(reply["submission_id"][:12])
+    assert list(status["Submitter"]) == ["Ada Lab ([&#64;anonymous\\-dev](https://huggingface.co/anonymous-dev))"], \
+        "the status view shows the account the same way"
+
+    Profile.username = "admin-lab"
+    reply = app.submit(str(write_jsonl(tmp_path / "b.jsonl", record(12))), "admin-lab", "", "", "", "", "",
+                       profile=Profile())
+    assert reply["ok"], reply
+    assert "display_name" not in app.store.get(reply["submission_id"]).submission.submitter, \
+        "a name box equal to the account (what the CLI sends) adds nothing"
+    for typed in ("@grace", "anonymous admin"):  # free text: reserved words and a fake account are refused
+        reply = app.submit(str(write_jsonl(tmp_path / "c.jsonl", record(13))), typed, "", "", "", "", "",
+                           profile=Profile())
+        assert reply["error"].startswith("rejected: display name = "), reply
+    Profile.username = "eve\u202egro"  # not a name the Hub issues: refused, not shown
+    reply = app.submit(str(write_jsonl(tmp_path / "d.jsonl", record(14))), "", "", "", "", "", "", profile=Profile())
+    assert reply["error"].startswith("rejected: Hub account name = "), reply
 
 
 def test_forwarded_for_trusted_only_from_configured_proxies():
@@ -302,6 +342,29 @@ def test_cli_path_submits_through_the_running_space(tmp_path):
         with pytest.raises(SubmissionError, match=r"field 'task' = 'mnist'"):
             submit_file(bad, url, submitter="remote team")
         assert len(store.submissions()) == 1
+    finally:
+        demo.close()
+
+
+def test_cli_signs_in_to_a_login_space_with_the_saved_hub_token(tmp_path, monkeypatch):
+    """The real gradio_client sends the saved token as oauth_token; the Space resolves it to the account."""
+    import huggingface_hub
+
+    mod = load_space_app()
+    store = LocalStore(tmp_path / "store", allow_local_checkpoints=False)
+    app = mod.App(store, verify=False, require_login=False)  # served without gradio's local mock login,
+    app.whoami = lambda token: {"name": "admin-lab", "type": "user"} if token == "hf_cli_token" else {}
+    demo, url = mod.serve(app)
+    app.require_login = True  # which needs a real Hub login; the API still requires one from here on
+    try:
+        path = write_jsonl(tmp_path / "ok.jsonl", record(21))
+        monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+        with pytest.raises(SubmissionError, match="sign in with Hugging Face first.*no Hub token here"):
+            submit_file(path, url, submitter="admin-lab")
+        monkeypatch.setattr(huggingface_hub, "get_token", lambda: "hf_cli_token")
+        result = submit_file(path, url, submitter="admin-lab", display_name="Ada Lab")
+        stored = store.get(result.submission_id).submission.submitter
+        assert stored == {"name": "admin-lab", "link": None, "display_name": "Ada Lab", "account": True}
     finally:
         demo.close()
 
