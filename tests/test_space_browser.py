@@ -126,7 +126,8 @@ def column(table, label):
     return [row[i] for row in table["rows"]]
 
 
-def wait_table(page, predicate, what: str, timeout: float = 45.0, selector: str = "#leaderboard-table"):
+def wait_table(page, predicate, what: str, timeout: float = 60.0, selector: str = "#leaderboard-table"):
+    """Poll the rendered grid until ``predicate`` holds (the server's reply has been drawn); fail naming ``what``."""
     deadline = time.monotonic() + timeout
     table = None
     while time.monotonic() < deadline:
@@ -155,15 +156,45 @@ def type_into(page, selector: str, text: str):
 
 
 def upload(page, path: Path) -> None:
-    """Choose a file in the Submit tab; chosen again once if the component did not take it (busy CI)."""
-    for attempt in range(2):
-        page.set_input_files("#submit-file input[type=file]", str(path))
-        try:
-            page.wait_for_selector(f"#submit-file >> text={path.name}", timeout=30_000 if attempt == 0 else 45_000)
-            return
-        except Exception:  # noqa: BLE001 - playwright's TimeoutError; retried once, then raised below
-            if attempt == 1:
-                raise
+    """Choose ``path`` in the Submit tab's gr.File and wait until the component shows it as uploaded.
+
+    gr.File removes its (hidden) ``<input type=file>`` from the page while it shows a file, so a file still shown
+    from an earlier choice is cleared first with the component's own Clear button. The input is located with
+    ``state="attached"``: it is ``display: none`` by design. The file is chosen again only while the input is
+    still there with no file shown (the component did not take the first choice); once the upload has started
+    the input is gone and this just waits for the file name, however slow the server is.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = page.locator("#submit-file")
+    box.wait_for()
+    file_input = box.locator("input[type=file]")
+    shown = box.locator(f'td.filename[aria-label="{path.name}"]')
+    clear = box.get_by_role("button", name="Clear")
+    if clear.count():
+        clear.first.click()
+    file_input.wait_for(state="attached")
+    file_input.set_input_files(str(path))
+    try:
+        shown.wait_for(timeout=20_000)
+        return
+    except PlaywrightTimeout:
+        if shown.count() == 0 and file_input.count() == 1 and clear.count() == 0:
+            file_input.set_input_files(str(path))  # not taken (still empty, input still there): choose it again
+    shown.wait_for(timeout=90_000)
+
+
+def wait_until(page, check, what: str, timeout: float = 60.0):
+    """Poll ``check`` (returns a truthy value once the page has reached the state) until it holds; fail naming
+    ``what`` and the last value seen. For layout and rendering that settle after the server's reply."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        page.wait_for_timeout(200)
+    raise AssertionError(f"the page never showed {what}; last check: {last!r}")
 
 
 def submit_result(page, prefix: str) -> str:
@@ -188,11 +219,22 @@ def test_space_in_a_real_browser(running_space, page, shots):
     #    one reference row per variant shown as such, ranks (shared as T<n>), intervals in the cell
     table = wait_table(page, lambda t: "Retrain (reference)" in column(t, "Method"), "the Retrain reference")
     assert table["heads"][:7] == RANK_DECIDING
-    edges = {name: (left, right, height) for name, left, right, height in page.evaluate(HEADER_EDGES)}
-    assert all(edges[name][1] <= WIDTH for name in RANK_DECIDING), f"off-screen at {WIDTH} px: {edges}"
-    heights = {round(h) for _, _, h in edges.values()}
-    assert max(heights) < 60, f"headers wrap: heights {heights}"
-    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH, "the page scrolls sideways"
+
+    layout = {}
+
+    def layout_fits() -> bool:
+        """False until the grid's column widths have settled (they are measured after the rows are drawn)."""
+        layout["headers"] = {name: (left, right, height) for name, left, right, height in page.evaluate(HEADER_EDGES)}
+        layout["page width"] = page.evaluate("document.documentElement.scrollWidth")
+        edges = layout["headers"]
+        return (all(name in edges and edges[name][1] <= WIDTH for name in RANK_DECIDING)  # in view at 1280 px
+                and 0 < max(round(h) for _, _, h in edges.values()) < 60  # headers on one line
+                and layout["page width"] <= WIDTH)  # the page does not scroll sideways
+
+    try:
+        wait_until(page, layout_fits, f"the rank-deciding columns within {WIDTH} px on one line")
+    except AssertionError as err:
+        raise AssertionError(f"{err}; last layout: {layout}") from None
     methods = column(table, "Method")
     assert methods[:2] == ["Retrain (reference)", "No unlearning (reference)"]
     assert methods.count("Retrain (reference)") == len(set(column(table, "Variant"))), "one reference per variant"
@@ -205,7 +247,8 @@ def test_space_in_a_real_browser(running_space, page, shots):
     page.screenshot(path=str(shots / "leaderboard.png"))
     page.get_by_role("tab", name="Plots").click()
     page.wait_for_selector("#plot-bars img")
-    page.wait_for_timeout(500)
+    page.wait_for_function(  # the plot images decoded, so the screenshot shows them
+        "() => [...document.querySelectorAll('#plot-bars img')].every(i => i.complete && i.naturalWidth > 0)")
     page.screenshot(path=str(shots / "plots.png"), full_page=True)
     page.get_by_role("tab", name="Leaderboard").click()
 
@@ -227,16 +270,23 @@ def test_space_in_a_real_browser(running_space, page, shots):
     assert "Not checked: the method and the budget" in title
     page.screenshot(path=str(shots / "leaderboard-filtered.png"))
 
-    # 4. sort by test accuracy, descending; choose columns
+    # 4. sort by test accuracy, descending; choose columns. Each control's reply is awaited before the next
+    #    control is touched: every event carries all filter values as they were when it fired, so replies
+    #    finishing out of order on a busy machine could otherwise leave an older view drawn last.
     type_into(page, "#filter-search textarea", "")
+    wait_table(page, lambda t: len(set(column(t, "Method")) - {"Retrain (reference)", "No unlearning (reference)"})
+               > 1, "more methods than NGD once the search is cleared")
+
+    def sorted_by_acc(descending):
+        def check(t):
+            acc = [float(x.split(" ")[0]) for x in column(t, "Test acc")[2:] if x]
+            return len(acc) > 5 and acc == sorted(acc, reverse=descending)
+        return check
+
     choose(page, "sort-by", "Test acc")
+    wait_table(page, sorted_by_acc(False), "methods sorted by test accuracy, lowest first")
     page.click("#sort-desc input")
-
-    def sorted_desc(t):
-        acc = [float(x.split(" ")[0]) for x in column(t, "Test acc")[2:] if x]
-        return len(acc) > 5 and acc == sorted(acc, reverse=True)
-
-    wait_table(page, sorted_desc, "methods sorted by test accuracy, highest first")
+    wait_table(page, sorted_by_acc(True), "methods sorted by test accuracy, highest first")
     page.get_by_text("Columns", exact=True).click()
     page.locator("#columns label", has_text="Seeds").first.click()
     wait_table(page, lambda t: "Seeds" not in t["heads"] and "Method" in t["heads"], "the Seeds column removed")
@@ -284,6 +334,7 @@ def test_space_in_a_real_browser(running_space, page, shots):
     # 8. the new row and its method description: markup shown as text, nothing ran
     page.get_by_role("tab", name="Leaderboard").click()
     choose(page, "filter-variant", "eps0.1-b1.5-s0")
+    wait_table(page, lambda t: set(column(t, "Variant")) == {"eps0.1-b1.5-s0"}, "only the chosen variant")
     type_into(page, "#filter-search textarea", "fresh")
     table = wait_table(page, lambda t: "fresh_method (new) †" in column(t, "Method"), "the submitted row")
     described = page.locator("#leaderboard-table span[title]", has_text="fresh_method (new)").first
@@ -315,6 +366,7 @@ def test_space_in_a_real_browser(running_space, page, shots):
     page.wait_for_selector("#plot-bars img")
     page.get_by_role("tab", name="About").click()
     about = page.locator("#about")
+    about.get_by_text("@inproceedings{pawelczyk2025machine,", exact=False).first.wait_for()  # the Markdown is rendered
     assert "Shortfall" in about.inner_text() and "TPR@0.1%" in about.inner_text()
     assert page.locator("#about a[href^='mailto:']").count() == 0
     assert "@inproceedings{pawelczyk2025machine," in about.inner_text() and "FAQ" in about.inner_text()
