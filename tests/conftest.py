@@ -10,6 +10,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# tests/mutations.py is a script (it runs pytest on broken copies of the package), not a test module.
+collect_ignore = ["mutations.py"]
+
 
 @pytest.fixture(scope="session")
 def tiny_variant(tmp_path_factory):
