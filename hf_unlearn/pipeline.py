@@ -52,9 +52,11 @@ def train_model(
     *,
     role: str = "poisoned",
     options: RunOptions | None = None,
+    on_epoch_end=None,
 ) -> TrainResult:
     """Train on the variant's train split (``role="poisoned"``) or on it minus the forget rows
-    (``role="retrain"``), unless a finished checkpoint with the same recipe is already there."""
+    (``role="retrain"``), unless a finished checkpoint with the same recipe is already there.
+    ``on_epoch_end(epoch, {"loss", "cost"})`` is passed to ``train`` (progress logs of sweeps)."""
     if role not in ("poisoned", "retrain"):
         raise ValueError(f"role={role!r}: expected 'poisoned' or 'retrain'")
     train_split = splits["train"]
@@ -67,7 +69,8 @@ def train_model(
         return TrainResult(model, summary["training_cost"], summary["test_accuracy"], 0.0, summary)
     opts = options or RunOptions()
     opts.output_dir = str(out)
-    return train(train_split, splits["test"], train_config, opts, card_info={"dataset": dataset_ref, "role": role})
+    return train(train_split, splits["test"], train_config, opts, card_info={"dataset": dataset_ref, "role": role},
+                 on_epoch_end=on_epoch_end)
 
 
 def score_to_record(

@@ -33,6 +33,9 @@ from hf_unlearn.variant import ImageSplit
 
 
 # ----------------------------------------------------------------------------- hyper-parameters
+AUGMENT_MODES = ("none", "flip", "flip-crop")
+
+
 @dataclass
 class TrainConfig:
     """The training recipe. Units in the comments; defaults are the CPU demo's (see configs/)."""
@@ -45,7 +48,12 @@ class TrainConfig:
     weight_decay: float = 5e-4  # L2, coupled (torch SGD)
     warmup_epochs: float = 1.0  # linear warm-up, then linear decay to 0 at the end
     label_smoothing: float = 0.0
-    augment: bool = False  # random crop (pad 4) + horizontal flip; blurs noise memorisation
+    # "none" (or False), "flip" (horizontal flip only: the noise stays pixel-aligned with its
+    # image, mirrored half the time) or "flip-crop" (or True: flip + random crop with
+    # ``crop_pad`` zero padding, the paper's augmentation; shifts the noise every epoch and
+    # blurs its memorisation at CPU scale, docs/calibration.md)
+    augment: bool | str = False
+    crop_pad: int = 4  # pixels of zero padding for "flip-crop" (4 = the paper's; airbench uses 2)
     width: int = 16  # ResNet-18 base width; 64 is the paper's network
     seed: int = 0  # fixes the initial weights, the batch order and the augmentation
     eval_batch_size: int = 512
@@ -56,6 +64,19 @@ class TrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)!r}: must be a positive integer")
         if not self.lr > 0:
             raise ValueError(f"lr={self.lr!r}: must be > 0")
+        if self.augment_mode not in AUGMENT_MODES:
+            raise ValueError(f"augment={self.augment!r}: expected one of {list(AUGMENT_MODES)} (or true/false)")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing={self.label_smoothing!r}: must be in [0, 1)")
+        if int(self.crop_pad) < 0:
+            raise ValueError(f"crop_pad={self.crop_pad!r}: must be >= 0")
+
+    @property
+    def augment_mode(self) -> str:
+        """``augment`` as one of AUGMENT_MODES (YAML booleans map to "none" / "flip-crop")."""
+        if isinstance(self.augment, bool):
+            return "flip-crop" if self.augment else "none"
+        return str(self.augment)
 
 
 @dataclass
@@ -88,11 +109,18 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
+def batch_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random horizontal flip, one draw per image (the image and its noise flip together)."""
+    flip = torch.rand(x.shape[0], generator=generator) < 0.5
+    return torch.where(flip.view(-1, 1, 1, 1).to(x.device), x.flip(-1), x)
+
+
 def batch_flip_crop(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
     """Random horizontal flip and random crop with zero padding, one draw per image."""
     b, _, h, w = x.shape
-    flip = torch.rand(b, generator=generator) < 0.5
-    x = torch.where(flip.view(-1, 1, 1, 1).to(x.device), x.flip(-1), x)
+    x = batch_flip(x, generator)
+    if pad == 0:
+        return x
     padded = F.pad(x, (pad, pad, pad, pad))
     dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).tolist()
     dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).tolist()
@@ -202,6 +230,7 @@ def train(
         total=config.epochs,
     )
     model.train()
+    augment = config.augment_mode
     last_loss = float("nan")
     for epoch in bar:
         perm = epoch_permutation(len(train_split), config.seed, epoch)
@@ -210,9 +239,9 @@ def train(
             global_rows = perm[step * config.batch_size : (step + 1) * config.batch_size]
             rows = global_rows[rank::world]
             xb = x_all.inputs(rows)
-            if config.augment:
+            if augment != "none":
                 g = torch.Generator().manual_seed((config.seed * 1_000_003 + epoch) * 100_003 + step * world + rank)
-                xb = batch_flip_crop(xb, g)
+                xb = batch_flip(xb, g) if augment == "flip" else batch_flip_crop(xb, g, int(config.crop_pad))
             xb = xb.to(device, non_blocking=True).contiguous(memory_format=memory_format)
             yb = y_all[rows].to(device, non_blocking=True)
             logits = model(xb)
@@ -244,7 +273,9 @@ def train(
             break
     wall = time.perf_counter() - t0
 
-    unwrapped = accelerator.unwrap_model(model)
+    # keep_fp32_wrapper=False: under --mixed-precision the prepared forward runs in autocast;
+    # the returned model (scored by the demo and the benchmark) must run in plain float32.
+    unwrapped = accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     unwrapped.eval()
     test_acc = accuracy(unwrapped, test_split, config.eval_batch_size, device) if test_split is not None else float("nan")
     finished = options.stop_after_epochs is None or start_epoch + (options.stop_after_epochs or 0) >= config.epochs

@@ -70,11 +70,26 @@ class ResNet18(
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"expected images of shape (B, 3, H, W) in [0, 1], got {tuple(x.shape)}")
-        x = (x - self.mean) / self.std
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.stem(x)
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
         out = F.adaptive_avg_pool2d(out, 1).flatten(1)
         return self.linear(out)
+
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalisation, first convolution and its batch norm, always in float32.
+
+        Under mixed precision (``--mixed-precision bf16``, an outer ``torch.autocast``) the
+        convolution would otherwise see ``x + xi`` rounded to bfloat16 (8 bits of mantissa:
+        about 1% of eps), against the contract that the model sees exactly ``x + xi``
+        (DESIGN.md, "Gaussian poisons"). Autocast is switched off here; the output is cast
+        back to the autocast dtype so the rest of the network keeps its speed.
+        """
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = (x.float() - self.mean) / self.std
+            out = F.relu(self.bn1(self.conv1(x)))
+        if torch.is_autocast_enabled(x.device.type):
+            out = out.to(torch.get_autocast_dtype(x.device.type))
+        return out
 
     def blocks(self) -> list[nn.Module]:
         """Stem, the eight residual blocks, then the head, input to output.
