@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 @dataclass
 class ScoringConfig:
-    null_draws: int = 40  # fresh noise draws per poison; more draws resolve lower FPRs
+    null_draws: int = 200  # fresh noise draws per poison; 50 poisons x 200 = 10,000 nulls: 0.001 x nulls >= 10 (docs/statistics.md)
     seed: int = 0  # seed of the null noise
     batch_size: int = 256
 

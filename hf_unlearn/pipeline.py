@@ -94,13 +94,12 @@ def score_to_record(
 
     eps = variant_config(dataset_ref["config"]).eps
     scores = gaussian_scores(model, splits["forget"], eps, null_draws=null_draws, seed=score_seed)
-    s = scores.summary()
     retain = splits["train"].subset(~splits["train"].is_poison)
     metrics = {
         "test_accuracy": accuracy(model, splits["test"]) if test_accuracy is None else test_accuracy,
         "retain_accuracy": accuracy(model, retain),
         "forget_accuracy": accuracy(model, splits["forget"]),
-        **{k: s[k] for k in ("gus", "gus_stderr", "tpr_at_fpr_0.01", "tpr_at_fpr_0.001", "auc", "num_poisons", "num_nulls")},
+        **scores.record_metrics(),
     }
     record = ResultRecord(
         task="cifar10",

@@ -405,7 +405,7 @@ def check_claims(where: str, record: Mapping[str, Any], variant: Any = None) -> 
         # The TPRs' resolution (and what verification re-draws) depends on it: a public-variant claim gives it.
         raise SubmissionError(f"{where}: metrics.num_nulls is missing (the null scores the TPRs were measured with)")
     if poisons is not None:
-        for name in ("tpr_at_fpr_0.01", "tpr_at_fpr_0.001"):
+        for name in ("tpr_at_fpr_0.01", "tpr_at_fpr_0.001", "tpr_at_fpr_0.01_exact", "tpr_at_fpr_0.001_exact"):
             value = metrics.get(name)
             if value is not None and abs(value * poisons - round(value * poisons)) > TPR_GRID_TOLERANCE * poisons:
                 raise SubmissionError(

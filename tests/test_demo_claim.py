@@ -22,4 +22,4 @@ def test_demo_default_shows_the_effect(tmp_path):
     assert poisoned["tpr_at_fpr_0.01"] >= 0.08, f"poisoned TPR@1% below 0.08: {poisoned}"
     assert abs(retrained["gus"]) <= 3 * retrained["gus_stderr"], f"retrained GUS not within 3 s.e. of 0: {retrained}"
     assert 0.0 <= retrained["tpr_at_fpr_0.01"] <= 0.03, f"retrained TPR@1% outside [0, 0.03]: {retrained}"
-    assert poisoned["num_nulls"] == 2000
+    assert poisoned["num_nulls"] == 10_000  # 200 draws x 50 poisons: TPR@0.1% stable (0.001 x 10,000 = 10)
