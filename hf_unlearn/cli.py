@@ -30,6 +30,10 @@ EPILOG = """examples:
 """
 
 
+LEADERBOARD_HELP = ("an existing store folder, hf://datasets/ORG/NAME, or a Space: spaces/ORG/NAME or "
+                    "https://ORG-NAME.hf.space")
+
+
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpu", action="store_true", help="force the CPU even if a GPU is visible")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -303,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "Name unlearned checkpoints with --checkpoint INDEX=ID[@REV] to have the scores re-computed "
                        "and the entry marked verified.")
     p.add_argument("file", help="JSONL file of result records (e.g. demo_output/results.jsonl)")
-    p.add_argument("--leaderboard", required=True, help="an existing store folder, hf://datasets/ORG/NAME, or a Space: spaces/ORG/NAME or https://ORG-NAME.hf.space")
+    p.add_argument("--leaderboard", required=True, help=LEADERBOARD_HELP)
     p.add_argument("--submitter", default=None, help="name shown on the leaderboard (default: your Hub login)")
     p.add_argument("--display-name", default=None, help="shown beside the submitter (on a Space: beside your @account)")
     p.add_argument("--link", default=None, help="paper or code URL shown (as text) with the entry")
@@ -318,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print the rows and ranks the leaderboard shows, for scripts and checks. "
                        "For a store, the trusted references and public variants come from LEADERBOARD_REFERENCES "
                        "and LEADERBOARD_DATASETS, as in the Space; a Space is asked for its own table.")
-    p.add_argument("--leaderboard", required=True, help="an existing store folder, hf://datasets/ORG/NAME, or a Space: spaces/ORG/NAME or https://ORG-NAME.hf.space")
+    p.add_argument("--leaderboard", required=True, help=LEADERBOARD_HELP)
     p.add_argument("--task", default=None, help="e.g. cifar10 (default: all)")
     p.add_argument("--attack", default=None, help="gaussian, targeted or indiscriminate (default: all)")
     p.add_argument("--variant", default=None, help="a public variant, e.g. eps0.1-b1.5-s0 (default: all)")
