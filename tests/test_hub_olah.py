@@ -21,18 +21,11 @@ No network beyond 127.0.0.1. Skipped when olah is not installed.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import textwrap
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from olah_server import commit_folder, git, init_repo, olah_server, run_client
 
 pytest.importorskip("olah", reason="olah (a Hub mirror) is needed for the Hub-id test: pip install 'olah>=0.5'")
 
@@ -41,47 +34,6 @@ MODEL_REPO = f"{ORG}/tiny-model"
 DATASET_REPO = f"{ORG}/poisoned-cifar10-gaussian"
 NULL_DRAWS = 5
 TINY = {"epochs": 1, "batch_size": 64, "width": 4, "lr": 0.05}
-
-
-def _git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def _commit_folder(repo: Path, src: Path, message: str) -> str:
-    """Replace the repo's tracked files with ``src``'s and commit; returns the commit sha."""
-    for old in repo.iterdir():
-        if old.name != ".git":
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
-    shutil.copytree(src, repo, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*", "checkpoints"))
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", message)
-    return _git(repo, "rev-parse", "HEAD")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_until_up(proc: subprocess.Popen, url: str, log: Path, timeout: float = 45.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"olah exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except urllib.error.HTTPError as exc:  # it answers, but not with the repo: no point waiting
-            raise RuntimeError(f"olah answered {url} with {exc.code}:\n{log.read_text()[-3000:]}") from None
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"olah did not answer {url} within {timeout}s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -108,51 +60,14 @@ def olah_hub(local_artifacts, tmp_path_factory):
     root = tmp_path_factory.mktemp("olah")
     mirrors = root / "mirrors"
     # Model repo: the seed-2 model first (tagged v1), then the seed-1 model on main.
-    model_repo = mirrors / "models" / MODEL_REPO
-    model_repo.mkdir(parents=True)
-    _git(model_repo, "init", "-q", "-b", "main")
-    shas = {"v1": _commit_folder(model_repo, local_artifacts["models"][2], "seed-2 model")}
-    _git(model_repo, "tag", "v1")
-    shas["model_main"] = _commit_folder(model_repo, local_artifacts["models"][1], "seed-1 model")
-    dataset_repo = mirrors / "datasets" / DATASET_REPO
-    dataset_repo.mkdir(parents=True)
-    _git(dataset_repo, "init", "-q", "-b", "main")
-    shas["dataset_main"] = _commit_folder(dataset_repo, local_artifacts["dataset"], "tiny variant")
-
-    port = _free_port()
-    config = root / "olah.toml"
-    # hf-netloc points at a closed local port: offline mode never calls it, and nothing could leak if it did.
-    config.write_text(textwrap.dedent(f"""\
-        [basic]
-        host = "127.0.0.1"
-        port = {port}
-        repos-path = "{root / 'cache'}"
-        mirrors-path = ["{mirrors}"]
-        hf-scheme = "http"
-        hf-netloc = "127.0.0.1:9"
-        hf-lfs-netloc = "127.0.0.1:9"
-
-        [accessibility]
-        offline = true
-        """))
-    log = root / "olah.out"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"))}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "olah.server", "--config", str(config), "--log-path", str(root / "logs")],
-            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(proc, f"{endpoint}/api/models/{MODEL_REPO}/revision/main", log)
-        yield endpoint, shas, log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    model_repo = init_repo(mirrors / "models" / MODEL_REPO)
+    shas = {"v1": commit_folder(model_repo, local_artifacts["models"][2], "seed-2 model")}
+    git(model_repo, "tag", "v1")
+    shas["model_main"] = commit_folder(model_repo, local_artifacts["models"][1], "seed-1 model")
+    dataset_repo = init_repo(mirrors / "datasets" / DATASET_REPO)
+    shas["dataset_main"] = commit_folder(dataset_repo, local_artifacts["dataset"], "tiny variant")
+    with olah_server(mirrors, root, probe_model=MODEL_REPO) as server:
+        yield server, shas
 
 
 # Runs in a child process: HF_ENDPOINT -> olah, a fresh HF_HOME, and cwd an empty folder (so "ORG/..." is no path).
@@ -231,35 +146,26 @@ print("RESULT " + json.dumps(out))
 def test_hub_ids_through_olah(olah_hub, local_artifacts, tmp_path):
     from hf_unlearn.scoring import score_checkpoint
 
-    endpoint, shas, olah_log = olah_hub
+    server, shas = olah_hub
     dataset, config, models = local_artifacts["dataset"], local_artifacts["config"], local_artifacts["models"]
     local_main = score_checkpoint(str(models[1]), str(dataset), config, null_draws=NULL_DRAWS)
     local_v1 = score_checkpoint(str(models[2]), str(dataset), config, null_draws=NULL_DRAWS)
 
     workdir = tmp_path / "client"
     workdir.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
-    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_DISABLE_TELEMETRY="1",
-               NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
-               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), TOKENIZERS_PARALLELISM="false")
     args = {
         "model": MODEL_REPO, "dataset": DATASET_REPO, "config": config, "null_draws": NULL_DRAWS,
         "local_models": {str(k): str(v) for k, v in models.items()}, "local_dataset": str(dataset),
         "claimed": local_main, "workdir": str(workdir),
     }
-    proc = subprocess.run([sys.executable, "-c", CLIENT, json.dumps(args)], cwd=workdir, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
-    assert proc.returncode == 0 and line, (
-        f"client failed ({proc.returncode}):\n{proc.stderr[-4000:]}\nolah log:\n{olah_log.read_text()[-3000:]}")
-    out = json.loads(line[len("RESULT "):])
+    out = run_client(CLIENT, args, cwd=workdir, server=server, timeout=300)
 
-    assert out["endpoint"] == endpoint and not out["offline"]
+    assert out["endpoint"] == server.endpoint and not out["offline"]
     # The checkpoints came over HTTP from olah, at the right revisions.
     assert out["weights"] == {"main_equals_local": True, "v1_equals_local": True,
                               "at_v1_equals_local": True, "main_differs_from_v1": True}
     assert out["summary_equal"]
-    served = olah_log.read_text()
+    served = server.log.read_text()
     assert f"/{MODEL_REPO}/resolve/main/model.safetensors" in served
     assert f"/{MODEL_REPO}/resolve/v1/model.safetensors" in served
     assert f"/datasets/{DATASET_REPO}/resolve/{shas['dataset_main']}/data/{config}/" in served

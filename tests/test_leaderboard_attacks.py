@@ -384,19 +384,39 @@ def test_attack_12_leaderboard_target_is_never_guessed(tmp_path, monkeypatch):
     assert resolve_target("hf://datasets/org/store") == ("hub", "hf://datasets/org/store")
 
 
-def test_attack_12_space_offline_is_one_clear_line(tmp_path, monkeypatch):
+def _submit_while_unreachable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, patched: str,
+                              error: Exception, expected: type[Exception]) -> str:
+    """Submit one record to ``target`` while ``leaderboard.submit.<patched>`` raises ``error``.
+
+    ``error`` stands for a transport failure with a multi-line message (what requests and huggingface_hub
+    raise); returns the message of the ``expected`` error, the one line the user sees.
+    """
     from leaderboard import submit
 
     data = tmp_path / "r.jsonl"
     data.write_bytes(jsonl(rec()))
 
-    def offline(*args, **kwargs):
-        raise ConnectionError("Max retries exceeded with url: /config\n(Caused by NewConnectionError...)")
+    def unreachable(*args, **kwargs):
+        raise error
 
-    monkeypatch.setattr(submit, "_submit_to_space", offline)
-    with pytest.raises(SubmissionError) as info:
-        submit.submit_file(data, "spaces/org/board", submitter="eve")
-    assert "\n" not in str(info.value) and "cannot reach the Space org/board: ConnectionError" in str(info.value)
+    monkeypatch.setattr(submit, patched, unreachable)
+    with pytest.raises(expected) as info:
+        submit.submit_file(data, target, submitter="eve")
+    return str(info.value)
+
+
+def test_attack_12_space_offline_is_one_clear_line(tmp_path, monkeypatch):
+    message = _submit_while_unreachable(
+        tmp_path, monkeypatch, "spaces/org/board", "_submit_to_space",
+        ConnectionError("Max retries exceeded with url: /config\n(Caused by NewConnectionError...)"), SubmissionError)
+    assert "\n" not in message and "cannot reach the Space org/board: ConnectionError" in message
+
+
+def test_attack_12_unreachable_hub_store_is_one_clear_line(tmp_path, monkeypatch):
+    message = _submit_while_unreachable(
+        tmp_path, monkeypatch, "hf://datasets/org/store", "open_store",
+        OSError("We couldn't connect to 'https://huggingface.co'\nCheck your connection"), LeaderboardTargetError)
+    assert message == "cannot open hf://datasets/org/store: OSError: We couldn't connect to 'https://huggingface.co'"
 
 
 def test_attack_12_default_submitter_is_the_hub_login(monkeypatch):
@@ -538,21 +558,6 @@ def test_demo_numbers_satisfy_the_claim_checks():
     r = synthetic_record(random.Random(0), "cifar10", "gaussian", VARIANT, "scrub", 0, 0.05)
     assert r["metrics"]["num_poisons"] == NUM_POISONS
     build_submission([r], submitter="synthetic example 0", catalog=demo_catalog())
-
-
-def test_attack_12_unreachable_hub_store_is_one_clear_line(tmp_path, monkeypatch):
-    from leaderboard import submit
-
-    data = tmp_path / "r.jsonl"
-    data.write_bytes(jsonl(rec()))
-
-    def offline(*args, **kwargs):
-        raise OSError("We couldn't connect to 'https://huggingface.co'\nCheck your connection")
-
-    monkeypatch.setattr(submit, "open_store", offline)
-    with pytest.raises(LeaderboardTargetError) as info:
-        submit.submit_file(data, "hf://datasets/org/store", submitter="eve")
-    assert str(info.value) == "cannot open hf://datasets/org/store: OSError: We couldn't connect to 'https://huggingface.co'"
 
 
 # --- second pass (review): variations of the twelve attacks ------------------------------------------------

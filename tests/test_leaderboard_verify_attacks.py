@@ -17,15 +17,9 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import struct
-import subprocess
-import sys
-import textwrap
 import threading
 import time
-import urllib.error
-import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -39,6 +33,7 @@ from leaderboard.store import StoredSubmission
 from leaderboard.submission import Submission
 from leaderboard.verify import VerifyLimits, null_draws_for, scrub, verify_submission
 from leaderboard.verify_worker import QueueFull, VerifyWorker
+from olah_server import commit_folder, init_repo, olah_server, run_client
 
 PUBLIC_REPO = "hf-unlearn/poisoned-cifar10-gaussian"
 VARIANT = "eps0.1-b1.5-s0"
@@ -460,27 +455,6 @@ def test_attack_10_server_paths_are_not_read_or_echoed(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------------------------- one real Hub
 
 
-def _git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def _git_repo(path: Path, src: Path) -> str:
-    shutil.copytree(src, path, ignore=shutil.ignore_patterns(".*"))
-    _git(path, "init", "-q", "-b", "main")
-    _git(path, "add", "-A")
-    _git(path, "commit", "-q", "-m", "upload")
-    return _git(path, "rev-parse", "HEAD")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 HUB_CLIENT = r"""
 import json, sys
 from datetime import datetime, timezone
@@ -526,66 +500,18 @@ def test_attack_03_07_through_a_real_hub_server(tiny_variant, tmp_path):
 
     mirrors = tmp_path / "mirrors"
     shas = {
-        "honest": _git_repo(mirrors / "models" / "ORG" / "honest", honest),
-        "ckpt": _git_repo(mirrors / "models" / "evilorg" / "ckpt", untrained),
-        "pickled": _git_repo(mirrors / "models" / "evilorg" / "pickled", pickled),
-        "dataset": _git_repo(mirrors / "datasets" / "ORG" / "poisoned-cifar10-gaussian", Path(dataset)),
+        "honest": commit_folder(init_repo(mirrors / "models" / "ORG" / "honest"), honest),
+        "ckpt": commit_folder(init_repo(mirrors / "models" / "evilorg" / "ckpt"), untrained),
+        "pickled": commit_folder(init_repo(mirrors / "models" / "evilorg" / "pickled"), pickled),
+        "dataset": commit_folder(init_repo(mirrors / "datasets" / "ORG" / "poisoned-cifar10-gaussian"), Path(dataset)),
     }
     client_cwd = tmp_path / "client"
     shutil.copytree(honest, client_cwd / "evilorg" / "ckpt")  # the planted local folder
 
-    port = _free_port()
-    config = tmp_path / "olah.toml"
-    config.write_text(textwrap.dedent(f"""\
-        [basic]
-        host = "127.0.0.1"
-        port = {port}
-        repos-path = "{tmp_path / 'olah-cache'}"
-        mirrors-path = ["{mirrors}"]
-        hf-scheme = "http"
-        hf-netloc = "127.0.0.1:9"
-        hf-lfs-netloc = "127.0.0.1:9"
-
-        [accessibility]
-        offline = true
-        """))
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_", "HTTP_PROXY",
-                                                                        "HTTPS_PROXY", "http_proxy", "https_proxy"))}
-    log = tmp_path / "olah.out"
-    endpoint = f"http://127.0.0.1:{port}"
-    with open(log, "wb") as out:
-        server = subprocess.Popen([sys.executable, "-m", "olah.server", "--config", str(config),
-                                   "--log-path", str(tmp_path / "logs")], cwd=tmp_path, env=clean,
-                                  stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 45
-        while True:
-            assert server.poll() is None, log.read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"{endpoint}/api/models/ORG/honest/revision/main", timeout=2):
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                assert time.monotonic() < deadline, log.read_text()[-3000:]
-                time.sleep(0.2)
-        env = dict(clean, HF_ENDPOINT=endpoint, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_DISABLE_TELEMETRY="1",
-                   NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
-                   PYTHONPATH=os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[1]),
-                                                          os.environ.get("PYTHONPATH")) if p),
-                   OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), TOKENIZERS_PARALLELISM="false")
-        # Pinned to the commit: olah answers /api/datasets/ORG/NAME only with a revision.
-        args = {"dataset": f"ORG/poisoned-cifar10-gaussian@{shas['dataset']}", "config": cfg.name, "claimed": claimed}
-        proc = subprocess.run([sys.executable, "-c", HUB_CLIENT, json.dumps(args)], cwd=client_cwd, env=env,
-                              capture_output=True, text=True, timeout=400, check=False)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
-    assert proc.returncode == 0 and line, f"{proc.stderr[-4000:]}\nolah:\n{log.read_text()[-3000:]}"
-    ver = json.loads(line[len("RESULT "):])
+    # Pinned to the commit: olah answers /api/datasets/ORG/NAME only with a revision.
+    args = {"dataset": f"ORG/poisoned-cifar10-gaussian@{shas['dataset']}", "config": cfg.name, "claimed": claimed}
+    with olah_server(mirrors, tmp_path / "olah", probe_model="ORG/honest") as server:
+        ver = run_client(HUB_CLIENT, args, cwd=client_cwd, server=server, timeout=400)
     honest_e, evil_e, pickled_e = ver["records"]
     assert honest_e["status"] == "verified", honest_e
     assert evil_e["status"] == "mismatch", evil_e  # the Hub's untrained network, not ./evilorg/ckpt
@@ -595,6 +521,6 @@ def test_attack_03_07_through_a_real_hub_server(tiny_variant, tmp_path):
     assert all(e["dataset"] == "ORG/poisoned-cifar10-gaussian" for e in ver["records"])
     assert honest_e["dataset_revision"] == shas["dataset"]
     assert honest_e["weights_sha256"] == hashlib.sha256((honest / "model.safetensors").read_bytes()).hexdigest()
-    served = log.read_text()
+    served = server.log.read_text()  # read after the server stopped: every request it served is in
     assert "/evilorg/pickled/resolve/" not in served  # nothing of the pickle-only repo was downloaded
     assert "/etc" not in json.dumps(ver)
