@@ -304,6 +304,8 @@ def run_benchmark(
             if on_cell is not None:
                 on_cell(cell, record)
 
+    # Whether a cell is done is known only once its (tuned) setting is: say it at the end, for resumed runs.
+    print(f"benchmark: {len(cells)} cells, {len(skipped)} already in {results_path}, {len(ran)} run now")
     records = [r for r in (x.to_dict() for x in read_records(results_path)) if _record_key(r) in wanted]
     paths = write_report(records, out, training_costs=training_costs, title=f"hf-unlearn benchmark ({_preset_name(preset)})")
     if cfg.tune:

@@ -81,13 +81,13 @@ def test_benchmark_verb_writes_report_and_resumes(tmp_path):
     )
     args = ("benchmark", "--preset", str(preset), "--output-dir", "b", "--no-progress", "--cpu")
     out = hf_unlearn(*args, "--budgets", "0.05", "0.1", cwd=tmp_path).stdout
-    assert "3 to run" in out
+    assert "0 already in" in out and "3 run now" in out
     for name in ("results.jsonl", "summary.md", "summary.csv", "report.md"):
         assert (tmp_path / "b" / name).stat().st_size > 0
     assert list((tmp_path / "b").glob("figure_*.png"))
     assert sorted(r.budget_fraction or 0 for r in read_records(tmp_path / "b" / "results.jsonl")) == [0, 0.05, 0.1]
     again = hf_unlearn(*args, "--budgets", "0.05", "0.1", cwd=tmp_path).stdout
-    assert "3 already in" in again and "0 to run" in again
+    assert "3 already in" in again and "0 run now" in again
 
 
 def test_demo_writes_records_table_and_plots(tmp_path):

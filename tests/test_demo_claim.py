@@ -21,5 +21,9 @@ def test_demo_default_shows_the_effect(tmp_path):
     assert poisoned["gus"] >= 5 * poisoned["gus_stderr"], f"poisoned GUS not 5 s.e. above 0: {poisoned}"
     assert poisoned["tpr_at_fpr_0.01"] >= 0.08, f"poisoned TPR@1% below 0.08: {poisoned}"
     assert abs(retrained["gus"]) <= 3 * retrained["gus_stderr"], f"retrained GUS not within 3 s.e. of 0: {retrained}"
-    assert 0.0 <= retrained["tpr_at_fpr_0.01"] <= 0.03, f"retrained TPR@1% outside [0, 0.03]: {retrained}"
+    # At the null each of the 50 poisons passes the 1% threshold with probability 0.01: at most 3 of them do
+    # except with probability P(Binomial(50, 0.01) >= 4) = 0.0016. (The earlier bound, one poison, failed a
+    # model that never saw the noise 9% of the time.)
+    assert 0.0 <= retrained["tpr_at_fpr_0.01"] <= 0.06, f"retrained TPR@1% above 3 of 50 poisons: {retrained}"
+    assert retrained["tpr_at_fpr_0.01_exact"] <= 0.06, f"retrained exact-threshold TPR@1% too high: {retrained}"
     assert poisoned["num_nulls"] == 10_000  # 200 draws x 50 poisons: TPR@0.1% stable (0.001 x 10,000 = 10)
