@@ -744,6 +744,25 @@ def make_store(store_dir: str | None, hub_repo: str | None, rate: RateLimit | No
     return LocalStore(folder, **kwargs)
 
 
+# What a public Space must be told before it may rank or verify anything (docs/leaderboard.md, "Configuration").
+REQUIRED_ON_A_SPACE = {
+    "LEADERBOARD_DATASETS": "the public dataset repos whose variants may rank (task/attack=ORG/REPO,...)",
+    "LEADERBOARD_REFERENCES": "the maintainers' references file (hf://datasets/ORG/NAME[/FILE])",
+    "LEADERBOARD_VERIFIER_KEY": "the secret that signs verification results (a Space secret, >= 16 bytes)",
+}
+
+
+def missing_space_settings(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """On a Space (``SPACE_ID`` set), the trust settings that are not set; empty elsewhere.
+
+    Without them a public board would rank any variant, have no trusted references, or trust
+    no verification: refuse to start rather than run a board whose ranking means nothing.
+    """
+    if not environ.get("SPACE_ID"):
+        return []
+    return [name for name in REQUIRED_ON_A_SPACE if not environ.get(name, "").strip()]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", default=None, help="store folder (default $LEADERBOARD_STORE or ./leaderboard-store)")
@@ -757,6 +776,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     args = parser.parse_args(argv)
 
+    missing = [] if args.demo else missing_space_settings()
+    if missing:
+        raise SystemExit("space/app.py: on a Space these settings are required: "
+                         + "; ".join(f"{name} ({REQUIRED_ON_A_SPACE[name]})" for name in missing))
     rate = parse_rate(os.environ.get("LEADERBOARD_RATE"))
     address_rate = parse_rate(os.environ.get("LEADERBOARD_ADDRESS_RATE"), RateLimit(20, 3600),
                               "LEADERBOARD_ADDRESS_RATE")
@@ -776,7 +799,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from leaderboard.references import References
 
-        references = References.from_env(os.environ)
+        references = References.from_env(os.environ, catalog=getattr(store, "catalog", None))
     limiter = (SlidingLimiter(address_rate.max_submissions, address_rate.window_s, "address")
                if address_rate is not None else SlidingLimiter(10**9, 1.0, "address"))
     app = App(

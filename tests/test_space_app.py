@@ -428,3 +428,20 @@ def test_per_account_limit_on_a_space_counts_accepted_uploads_only(tmp_path):
                        profile=Profile())
     assert "too many submissions from this account (1 per 60 minutes)" in reply["error"], \
         "a new display name must not reset the account's limit"
+
+
+def test_a_public_space_refuses_to_start_without_its_trust_settings(monkeypatch, tmp_path):
+    """On a Space a board without public datasets, references or a verifier key would rank anything:
+    main() stops with one line naming each missing setting; off a Space nothing is required."""
+    app_module = load_space_app()
+    for name in app_module.REQUIRED_ON_A_SPACE:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert app_module.missing_space_settings() == []
+    monkeypatch.setenv("SPACE_ID", "org/board")
+    monkeypatch.setenv("LEADERBOARD_DATASETS", "cifar10/gaussian=org/poisoned-cifar10-gaussian")
+    assert app_module.missing_space_settings() == ["LEADERBOARD_REFERENCES", "LEADERBOARD_VERIFIER_KEY"]
+    with pytest.raises(SystemExit) as stop:
+        app_module.main(["--store", str(tmp_path / "store")])
+    assert "LEADERBOARD_REFERENCES" in str(stop.value) and "LEADERBOARD_VERIFIER_KEY" in str(stop.value)
+    assert not (tmp_path / "store").exists(), "nothing is created before the settings are checked"
