@@ -298,12 +298,10 @@ def score_public_variant(
             "per record"
         )
     scores = gaussian_scores(model, forget, eps, null_draws=null_draws, seed=seed, batch_size=batch_size)
-    summary = scores.summary()
-    keys = ("gus", "gus_stderr", "tpr_at_fpr_0.01", "tpr_at_fpr_0.001", "auc", "num_poisons", "num_nulls")
     return {
         "test_accuracy": accuracy(model, test),
         "forget_accuracy": accuracy(model, forget),
-        **{k: summary[k] for k in keys},
+        **scores.record_metrics(),  # the record's own score keys (pipeline.score_to_record uses the same)
         "checkpoint_revision": fetched.revision,
         "weights_sha256": _sha256_file(fetched.weights_path),
     }

@@ -190,6 +190,8 @@ def test_real_checkpoint_matching_claim_is_verified_and_other_is_flagged(tiny_va
     bad = sorted(m for m, d in diffs.items() if not d["ok"])
     assert "gus" in bad, diffs  # a different network cannot reproduce the claimed GUS to 1e-4
     assert ver["records"][0]["recomputed"]["gus"] == pytest.approx(claimed["gus"], abs=1e-6)
+    # the exact-threshold TPRs (independent of the null draws) are recomputed and compared too
+    assert {"tpr_at_fpr_0.01_exact", "tpr_at_fpr_0.001_exact"} <= set(ver["records"][0]["diffs"]), ver["records"][0]
     weights = (ckpt_a / "model.safetensors").read_bytes()
     assert ver["records"][0]["weights_sha256"] == hashlib.sha256(weights).hexdigest()
     assert ver["records"][1]["dataset"] == "local:poisoned-cifar10-gaussian" and ver["records"][1]["config"] == config
