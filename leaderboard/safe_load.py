@@ -31,7 +31,6 @@ the fix and never contains a path of this machine (it is shown publicly).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -216,23 +215,16 @@ def _fetch_from_hub(repo_id: str, revision: str | None, dest: Path, limits: Chec
 
 
 def _strict_json(raw: bytes, what: str) -> Any:
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in out:
-                raise CheckpointRefused(f"{what} repeats the key {_short(key, 40)!r}")
-            out[key] = value
-        return out
-
-    def no_constant(name: str) -> Any:
-        raise CheckpointRefused(f"{what} holds {name}, which is not JSON")
+    """The leaderboard's one strict JSON reader (``submission.loads_strict``: no NaN/Infinity, duplicate keys,
+    huge integers or deep nesting), its refusal raised as ``CheckpointRefused`` naming ``what``."""
+    from leaderboard.submission import SubmissionError, loads_strict
 
     try:
-        return json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates, parse_constant=no_constant)
-    except CheckpointRefused:
-        raise
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise CheckpointRefused(f"{what} is not valid JSON ({type(exc).__name__})") from None
+        return loads_strict(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise CheckpointRefused(f"{what} is not valid JSON (not UTF-8)") from None
+    except SubmissionError as exc:
+        raise CheckpointRefused(f"{what} is not JSON we accept: {exc}") from None
 
 
 def _finite_triple(key: str, value: Any, lo: float, hi: float) -> tuple[float, float, float]:
