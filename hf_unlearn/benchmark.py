@@ -37,7 +37,6 @@ from typing import Any
 import yaml
 
 from hf_unlearn.config import PRESETS_DIR, PipelineConfig, apply_overrides, from_dict, load_preset
-from hf_unlearn.poisons.gaussian import GaussianPoisonConfig
 
 METRICS = ("test_accuracy", "gus", "tpr_at_fpr_0.01", "tpr_at_fpr_0.001")
 # The selection rule's tolerance: a setting qualifies if its validation-slice accuracy is at
@@ -56,7 +55,7 @@ class BenchmarkConfig:
     methods: list[str] = field(default_factory=list)  # empty = every registered method
     seeds: list[int] = field(default_factory=lambda: [0])  # unlearning seeds (the poisoned model is trained once)
     budgets: list[float] = field(default_factory=lambda: [0.1])  # fractions of the training cost (paper: 0.02-0.10)
-    variants: list[GaussianPoisonConfig] = field(default_factory=list)  # empty = [pipeline.poison]
+    variants: list[Any] = field(default_factory=list)  # the attack's variant configs; empty = [pipeline.poison]
     method_config: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-method overrides, e.g. {gd: {lr: 0.01}}
     tune: bool = False  # run each method's grid and select a setting (module docstring)
     tune_at_budget: float | None = None  # tune once at this budget and use the selection for every budget; None: per budget
@@ -101,7 +100,7 @@ def load_benchmark_preset(name_or_path: str | os.PathLike) -> BenchmarkConfig:
         raise ValueError(f"unknown key(s) {unknown} in {path.name}; valid keys: {list(_PRESET_KEYS)}")
     pipeline = apply_overrides(load_preset(data.get("pipeline", "demo")), list(data.get("set") or []))
     base = dataclasses.asdict(pipeline.poison)
-    variants = [from_dict(GaussianPoisonConfig, {**base, **v}, f"{path.name}: variants") for v in data.get("variants") or []]
+    variants = [from_dict(type(pipeline.poison), {**base, **v}, f"{path.name}: variants") for v in data.get("variants") or []]
     return BenchmarkConfig(
         pipeline=pipeline,
         methods=list(data.get("methods") or []),
@@ -217,7 +216,7 @@ def run_benchmark(
     called after each finished sweep cell's record is appended. ``channels_last`` (NHWC)
     applies to training and unlearning; off by default (see ``RunOptions``).
     """
-    from hf_unlearn.pipeline import DATASET_REPO, build_dataset, load_splits, train_model
+    from hf_unlearn.pipeline import build_dataset, dataset_repo, load_splits, train_model
     from hf_unlearn.results import append_record, read_records
     from hf_unlearn.train import RunOptions, load_checkpoint
     from hf_unlearn.unlearn import build_config, list_methods
@@ -256,18 +255,21 @@ def run_benchmark(
     ran: list[Cell] = []
     skipped: list[Cell] = []
     wanted: set[tuple] = set()
+    task, attack = cfg.pipeline.task, cfg.pipeline.attack
     for variant in variants:
-        folder = out / DATASET_REPO
+        folder = out / dataset_repo(task, attack)
         if not (folder / "data" / variant.name).exists():
-            build_dataset(cfg.pipeline.source, variant, folder)
+            build_dataset(cfg.pipeline.source, variant, folder, task=task, attack=attack)
         model_dir = out / "models" / variant.name / "poisoned"
-        splits = load_splits(folder, variant.name)
+        splits = load_splits(folder, variant.name, task=task, attack=attack)
         trained = train_model(splits, {"id": str(folder), "config": variant.name, "revision": None}, cfg.pipeline.train,
-                              model_dir, role="poisoned", options=RunOptions(progress=progress, cpu=cpu, channels_last=channels_last))
+                              model_dir, role="poisoned", options=RunOptions(progress=progress, cpu=cpu, channels_last=channels_last),
+                              task=task)
         training_costs[variant.name] = trained.training_cost
         model, summary = load_checkpoint(str(model_dir))
         common = dict(null_draws=cfg.pipeline.scoring.null_draws, score_seed=cfg.pipeline.scoring.seed, device=device,
-                      progress=progress, model=model, summary=summary, splits=splits, channels_last=channels_last)
+                      progress=progress, model=model, summary=summary, splits=splits, channels_last=channels_last,
+                      task=task, attack=attack)
         selections = _tune_variant(cfg, grids, variant.name, folder, model_dir, out, common) if cfg.tune else {}
 
         for cell in (c for c in cells if c.variant == variant.name):
@@ -298,7 +300,7 @@ def run_benchmark(
             ran.append(cell)
             m = record["metrics"]
             print(f"[{len(skipped) + len(ran)}/{len(cells)}] {cell.label()}: test {m['test_accuracy']:.3f}, "
-                  f"GUS {m['gus']:.2f}, TPR@1% {_num(m.get('tpr_at_fpr_0.01'))}, compute {record['compute_used']:.4g} "
+                  f"{_headline(m)}, compute {record['compute_used']:.4g} "
                   f"({record['compute_used'] / trained.training_cost:.3f} of training, stopped by "
                   f"{record.get('stopped_by')}), {time.perf_counter() - t0:.1f} s", flush=True)
             if on_cell is not None:
@@ -408,6 +410,14 @@ def _read(path: Path):
 
 def _num(value: float | None) -> str:
     return "n/a (too few nulls)" if value is None else f"{value:.3f}"
+
+
+def _headline(m: Mapping[str, Any]) -> str:
+    """The attack's headline numbers for a progress line (GUS and TPR, or whatever the attack measured)."""
+    if "gus" in m:
+        return f"GUS {m['gus']:.2f}, TPR@1% {_num(m.get('tpr_at_fpr_0.01'))}"
+    other = {k: v for k, v in m.items() if k not in ("test_accuracy", "retain_accuracy", "forget_accuracy")}
+    return ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in other.items())
 
 
 def _cell_dir(cell: Cell) -> str:

@@ -147,13 +147,22 @@ def _fmt(value: Any, spec: str) -> str:
     return "not measured" if value is None else format(value, spec)
 
 
-def write_model_card(folder: str | os.PathLike, summary: dict[str, Any], *, title: str) -> Path:
-    """A model card recording the data variant, the recipe, the seed and the training cost."""
+def write_model_card(folder: str | os.PathLike, summary: dict[str, Any], *, title: str, task: Any = None) -> Path:
+    """A model card recording the data variant, the recipe, the seed and the training cost.
+
+    ``task`` (default: the default task) supplies the model family's tag, one-line description and usage
+    snippet (``card_tag``, ``card_model``, ``card_usage(repo_hint)``; generic text when it has none)."""
+    from hf_unlearn.tasks import DEFAULT_TASK, get_task
+
+    task = get_task(task if task is not None else summary.get("task") or DEFAULT_TASK)
+    hint = summary.get('repo_hint', 'PATH_OR_REPO')
+    usage = task.card_usage(hint) if hasattr(task, "card_usage") else (
+        f'from hf_unlearn.train import load_checkpoint\nmodel, summary = load_checkpoint("{hint}")')
     ds = summary.get("dataset", {})
     data = ModelCardData(
         library_name="hf-unlearn",
         license="mit",
-        tags=["machine-unlearning", "data-poisoning", "hf-unlearn", "image-classification"],
+        tags=["machine-unlearning", "data-poisoning", "hf-unlearn", *([task.card_tag] if hasattr(task, "card_tag") else [])],
         datasets=[ds["id"]] if ds.get("id") and "/" in str(ds["id"]) and not str(ds["id"]).startswith((".", "/")) else None,
         metrics=["accuracy"],
         hf_unlearn=summary,
@@ -162,7 +171,7 @@ def write_model_card(folder: str | os.PathLike, summary: dict[str, Any], *, titl
     body = f"""
 # {title}
 
-A CIFAR ResNet-18 trained by `hf-unlearn` on `{ds.get('id')}` (config `{ds.get('config')}`,
+A {getattr(task, "card_model", getattr(task, "model_title", "model"))} trained by `hf-unlearn` on `{ds.get('id')}` (config `{ds.get('config')}`,
 rows: {summary.get('num_train')}, of which {summary.get('num_poisons_trained_on', 0)} carry Gaussian poisons).
 
 | | |
@@ -173,8 +182,7 @@ rows: {summary.get('num_train')}, of which {summary.get('num_poisons_trained_on'
 | role | {summary.get('role', 'poisoned')} |
 
 ```python
-from hf_unlearn.models.resnet import ResNet18
-model = ResNet18.from_pretrained("{summary.get('repo_hint', 'PATH_OR_REPO')}")  # inputs: pixels in [0, 1], (B, 3, 32, 32)
+{usage}
 ```
 
 ## Training recipe
@@ -183,8 +191,7 @@ model = ResNet18.from_pretrained("{summary.get('repo_hint', 'PATH_OR_REPO')}")  
 | --- | --- |
 {recipe}
 
-Inputs are pixels in [0, 1]; normalisation is the first layer. Poisoned rows are
-trained on `x + noise` exactly (no clipping); see the dataset card.
+{getattr(task, "card_inputs", "Poisoned rows are trained on their poisoned inputs exactly; see the dataset card.")}
 """
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
     path = Path(folder) / "README.md"

@@ -64,16 +64,66 @@ def _add_preset(p: argparse.ArgumentParser) -> None:
     _add_run_flags(p)
 
 
-def _preset(args):
+def _add_task_attack(p: argparse.ArgumentParser, builds: bool) -> None:
+    """--task/--attack: what a verb builds (build, demo, benchmark), or which variant it reads when the dataset's
+    name does not say (train, score, unlearn; default: the name poisoned-<task>-<attack>)."""
+    from hf_unlearn.attacks import DEFAULT_ATTACK, list_attacks
+    from hf_unlearn.tasks import DEFAULT_TASK, list_tasks
+
+    if builds:
+        p.add_argument("--task", default=None, help=f"task: {', '.join(list_tasks())} (default: the preset's, {DEFAULT_TASK})")
+        p.add_argument("--attack", default=None,
+                       help=f"attack: {', '.join(list_attacks())} (default: the preset's, {DEFAULT_ATTACK})")
+    else:
+        p.add_argument("--task", default=None, help=f"task ({', '.join(list_tasks())}); default: from the dataset's "
+                       "name poisoned-<task>-<attack> or its card")
+        p.add_argument("--attack", default=None, help=f"attack ({', '.join(list_attacks())}); default: from the "
+                       "dataset's name or card")
+
+
+def _task_overrides(args) -> list[str]:
+    """``--task``/``--attack`` as preset overrides (``task=...``, ``attack=...``)."""
+    return [f"{key}={value}" for key in ("task", "attack") if (value := getattr(args, key, None)) is not None]
+
+
+def _preset(args, *, builds: bool = False):
+    """The preset with its ``--set`` overrides (and, for verbs that build a variant, ``--task``/``--attack``)."""
     from hf_unlearn.config import apply_overrides, load_preset
 
-    return apply_overrides(load_preset(args.preset), args.overrides)
+    return apply_overrides(load_preset(args.preset), [*args.overrides, *(_task_overrides(args) if builds else [])])
+
+
+def _builder(task: str, attack: str):
+    """The dataset builder module of (task, attack): ``dataset_builders.poisoned_<task>_<attack>``."""
+    import importlib
+
+    from hf_unlearn.attacks import get_attack
+    from hf_unlearn.tasks import check_task_name
+
+    check_task_name(task)  # an unknown task fails first, listing the known ones (without importing torch)
+    module = "dataset_builders." + get_attack(attack, task).repo_name(task).replace("-", "_")
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ValueError(f"--task {task} --attack {attack}: no builder ({module} failed to import: {exc})") from None
+
+
+def _build_choice(argv: list[str]) -> tuple[str, str]:
+    """The (task, attack) a ``build`` command line asks for: its builder adds the verb's other flags."""
+    from hf_unlearn.attacks import DEFAULT_ATTACK
+    from hf_unlearn.tasks import DEFAULT_TASK
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--task", default=DEFAULT_TASK)
+    pre.add_argument("--attack", default=DEFAULT_ATTACK)
+    if argv and argv[0] == "build":
+        known, _ = pre.parse_known_args(argv[1:])
+        return known.task, known.attack
+    return DEFAULT_TASK, DEFAULT_ATTACK
 
 
 def cmd_build(args) -> None:
-    from dataset_builders.poisoned_cifar10_gaussian import run
-
-    run(args)
+    _builder(args.task, args.attack).run(args)
 
 
 def cmd_train(args) -> None:
@@ -81,7 +131,7 @@ def cmd_train(args) -> None:
     from hf_unlearn.train import RunOptions
 
     cfg = _preset(args)
-    splits = load_splits(args.dataset, args.config, args.revision)
+    splits = load_splits(args.dataset, args.config, args.revision, task=args.task, attack=args.attack)
     role = "retrain" if args.retrain else "poisoned"
     out = args.output_dir or f"runs/{args.config}-{role}-s{cfg.train.seed}"
     opts = RunOptions(cpu=args.cpu, progress=not args.no_progress, resume=not args.no_resume,
@@ -98,13 +148,14 @@ def cmd_score(args) -> None:
     from hf_unlearn.train import load_checkpoint
 
     model, summary = load_checkpoint(args.checkpoint)
-    splits = load_splits(args.dataset, args.config, args.revision)
+    splits = load_splits(args.dataset, args.config, args.revision, task=args.task, attack=args.attack)
     record, _ = score_to_record(
         model, splits,
         dataset_ref={"id": str(args.dataset), "config": args.config, "revision": args.revision},
         model_ref={"id": str(args.checkpoint), "revision": None},
         method=args.method, null_draws=args.null_draws, seed=int(summary.get("seed", 0)),
         score_seed=args.score_seed, compute_used=float(summary.get("training_cost", 0.0)),
+        task=args.task, attack=args.attack,
     )
     if args.output:
         append_record(record, args.output)
@@ -115,7 +166,7 @@ def cmd_demo(args) -> None:
     from hf_unlearn.demo import run_demo
 
     methods = tuple(args.methods) if args.methods else None
-    run_demo(_preset(args), args.output_dir, progress=not args.no_progress, cpu=args.cpu, methods=methods,
+    run_demo(_preset(args, builds=True), args.output_dir, progress=not args.no_progress, cpu=args.cpu, methods=methods,
              budget=args.budget)
 
 
@@ -132,7 +183,7 @@ def cmd_unlearn(args) -> None:
         args.checkpoint, args.dataset, args.config, args.method, budget=args.budget, seed=args.seed,
         overrides=args.overrides, method_config_path=args.method_config, output_dir=args.output_dir,
         results_path=args.output, null_draws=args.null_draws, score_seed=args.score_seed, revision=args.revision,
-        accelerator=accelerator, progress=not args.no_progress,
+        accelerator=accelerator, progress=not args.no_progress, task=args.task, attack=args.attack,
     )
     r = outcome.result
     print(json.dumps({
@@ -156,7 +207,8 @@ def cmd_benchmark(args) -> None:
     if args.tune_seed is not None and not (args.tune or args.tune_at_budget is not None):
         raise ValueError("--tune-seed: only with --tune (or --tune-at-budget)")
     result = run_benchmark(args.preset, args.output_dir, seeds=args.seeds, budgets=args.budgets, methods=args.methods,
-                           pipeline_overrides=args.overrides, method_overrides=method_overrides or None,
+                           pipeline_overrides=[*args.overrides, *_task_overrides(args)] or None,
+                           method_overrides=method_overrides or None,
                            tune=True if (args.tune or args.tune_at_budget is not None) else None,
                            tune_at_budget=args.tune_at_budget, tune_seed=args.tune_seed,
                            progress=not args.no_progress, cpu=args.cpu)
@@ -195,7 +247,9 @@ def cmd_board(args) -> None:
     sys.stdout.write(text)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(build_for: tuple[str, str] | None = None) -> argparse.ArgumentParser:
+    """The CLI; ``build_for`` = (task, attack) whose builder's flags the ``build`` verb takes (default: the
+    default variant family's; ``main`` reads it from the command line)."""
     parser = argparse.ArgumentParser(
         prog="hf-unlearn",
         description="Check whether machine unlearning removes poisoned training data (Gaussian Unlearning Score).",
@@ -204,12 +258,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    from dataset_builders.poisoned_cifar10_gaussian import add_arguments as add_build_arguments
+    build_task, build_attack = build_for or _build_choice([])
+    from hf_unlearn.attacks import get_attack
 
-    p = sub.add_parser("build", help="build a Gaussian-poisoned CIFAR-10 dataset folder (Hub layout)",
-                       description="Build poisoned-cifar10-gaussian variants: parquet shards + a card whose "
-                       "configs: list every variant, loadable with datasets.load_dataset(folder, config).")
-    add_build_arguments(p)
+    _builder(build_task, build_attack)  # checks the names
+    repo = get_attack(build_attack, build_task).repo_name(build_task)
+    p = sub.add_parser("build", help="build a poisoned dataset folder (Hub layout); default: Gaussian-poisoned CIFAR-10",
+                       description=f"Build {repo} variants (choose with --task/--attack; the other flags are that "
+                       "builder's): parquet shards + a card whose configs: list every variant, loadable with "
+                       "datasets.load_dataset(folder, config).")
+    p.add_argument("--task", default=build_task, help=f"task of the variants (default {build_task})")
+    p.add_argument("--attack", default=build_attack, help=f"attack of the variants (default {build_attack})")
+    _builder(build_task, build_attack).add_arguments(p)
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("train", help="train a poisoned model (or retrain without the poisons)",
@@ -223,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default=None, help="checkpoint folder (default runs/<config>-<role>-s<seed>)")
     p.add_argument("--no-resume", action="store_true", help="ignore checkpoints in the output folder")
     p.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "fp16"], help="GPU mixed precision")
+    _add_task_attack(p, builds=False)
     _add_preset(p)
     p.set_defaults(func=cmd_train)
 
@@ -231,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "(and fresh null noise). Prints the metrics; --output appends a result record (JSONL).")
     _add_checkpoint_and_variant(p, "folder with model.safetensors, or a Hub model id", "dataset revision (Hub)")
     p.add_argument("--method", default="none", help="method name recorded in the result (default none)")
+    _add_task_attack(p, builds=False)
     _add_scoring_flags(p, "--seed")
     p.set_defaults(func=cmd_score)
 
@@ -243,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="methods to run (default: none, retrain and every unlearning method)")
     p.add_argument("--budget", type=float, default=0.1,
                    help="unlearning budget as a fraction of the poisoned model's training cost (default 0.1)")
+    _add_task_attack(p, builds=True)
     _add_preset(p)
     p.set_defaults(func=cmd_demo)
 
@@ -264,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method-config", default=None, help="YAML preset for the method (default configs/methods/<method>.yaml)")
     p.add_argument("--output-dir", default=None,
                    help="unlearned checkpoint folder (default runs/unlearn/<config>/<method>-b<budget>-s<seed>)")
+    _add_task_attack(p, builds=False)
     _add_scoring_flags(p, "--score-seed")
     _add_run_flags(p)
     p.set_defaults(func=cmd_unlearn)
@@ -295,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tune once at this budget (implies --tune) and use the selection for every budget, "
                    "e.g. 0.1 (what the CPU run does)")
     p.add_argument("--tune-seed", type=int, default=None, help="the seed the grid runs on (default: the first seed)")
+    _add_task_attack(p, builds=True)
     _add_overrides(p, "--set train.epochs=20")
     _add_run_flags(p)
     p.set_defaults(func=cmd_benchmark)
@@ -336,7 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from hf_unlearn.hub import HubAccessError
 
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        parser = build_parser(_build_choice(argv))
+    except ValueError as exc:  # an unknown --task/--attack for `build`, or a builder that fails to import
+        print(f"hf-unlearn build: error: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
         args.func(args)

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hf_unlearn.config import PipelineConfig, to_dict
-from hf_unlearn.pipeline import DATASET_REPO, build_dataset, load_splits, score_to_record, train_model
+from hf_unlearn.pipeline import build_dataset, dataset_repo, load_splits, score_to_record, train_model
 from hf_unlearn.plots import roc_plot, score_histogram
 from hf_unlearn.results import write_records
 from hf_unlearn.stats import MIN_NULLS_ABOVE, Z95, is_unstable, summarize, wilson_interval
@@ -106,6 +106,8 @@ def format_table(records: list[dict[str, Any]], summaries: dict[str, dict[str, A
     scores; without it the numbers come from the records.
     """
     summaries = summaries or {}
+    if not all("gus" in r["metrics"] for r in records):
+        return _metrics_table(records)
     head = ("| method | test acc | GUS ± s.e. | GUS 95% CI | TPR@1% empirical [95% CI] | TPR@1% exact [95% CI] "
             "| TPR@0.1% empirical [95% CI] | TPR@0.1% exact [95% CI] | AUC | compute | poisons / nulls |")
     lines = [head, "|" + " --- |" * 11]
@@ -133,6 +135,16 @@ def format_table(records: list[dict[str, Any]], summaries: dict[str, dict[str, A
     return "\n".join(lines)
 
 
+def _metrics_table(records: list[dict[str, Any]]) -> str:
+    """Markdown table of every metric the records carry (attacks without Gaussian scores)."""
+    keys = list(dict.fromkeys(k for r in records for k in r["metrics"]))
+    lines = ["| method | " + " | ".join(keys) + " | compute |", "|" + " --- |" * (len(keys) + 2)]
+    for r in records:
+        cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in (r["metrics"].get(k) for k in keys)]
+        lines.append(f"| {METHOD_LABELS.get(r['method'], r['method'])} | {' | '.join(cells)} | {r['compute_used']:.3g} |")
+    return "\n".join(lines)
+
+
 def run_demo(
     cfg: PipelineConfig,
     output_dir: str = "demo_output",
@@ -152,9 +164,10 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
 
-    folder = build_dataset(cfg.source, cfg.poison, out / DATASET_REPO)
+    task, attack = cfg.task, cfg.attack
+    folder = build_dataset(cfg.source, cfg.poison, out / dataset_repo(task, attack), task=task, attack=attack)
     dataset_ref = {"id": str(folder), "config": cfg.poison.name, "revision": None}
-    splits = load_splits(folder, cfg.poison.name)
+    splits = load_splits(folder, cfg.poison.name, task=task, attack=attack)
     print(
         f"variant {cfg.poison.name}: {len(splits['train'])} train rows, {len(splits['forget'])} poisons, "
         f"{len(splits['test'])} test rows"
@@ -167,7 +180,7 @@ def run_demo(
         if role == "poisoned" or "retrain" in methods:
             trained[role] = train_model(
                 splits, dataset_ref, cfg.train, out / "models" / role, role=role,
-                options=RunOptions(progress=progress, cpu=cpu),
+                options=RunOptions(progress=progress, cpu=cpu), task=task,
             )
     for method in tqdm(methods, desc="unlearn + score", disable=not progress):
         cached = _cached(out, method, _method_fingerprint(fingerprint, method))
@@ -179,6 +192,7 @@ def run_demo(
                     model_ref={"id": str(out / "models" / role), "revision": None}, method=method,
                     null_draws=cfg.scoring.null_draws, seed=cfg.train.seed, score_seed=cfg.scoring.seed,
                     compute_used=trained[role].training_cost, test_accuracy=trained[role].test_accuracy,
+                    task=task, attack=attack,
                 )
             else:
                 from hf_unlearn.unlearn.runner import unlearn_checkpoint
@@ -188,23 +202,26 @@ def run_demo(
                     output_dir=out / "models" / method, null_draws=cfg.scoring.null_draws,
                     score_seed=cfg.scoring.seed, model=copy.deepcopy(trained["poisoned"].model),
                     summary=trained["poisoned"].summary, splits=splits, device="cpu" if cpu else None,
+                    task=task, attack=attack,
                 )
                 record, scores = outcome.record, outcome.scores
-            cached = (record.to_dict(), scores.poison, scores.null.ravel())
+            # Attacks without per-poison scores (e.g. targeted) keep empty arrays: no curves, metrics only.
+            poison, null = (scores.poison, scores.null.ravel()) if scores is not None else (np.empty(0), np.empty(0))
+            cached = (record.to_dict(), poison, null)
             _save(out, method, _method_fingerprint(fingerprint, method), *cached)
         record, poison, null = cached
         records.append(record)
-        curves[METHOD_LABELS.get(method, method)] = (poison, null)
-        summaries[method] = summarize(poison, null)  # both TPRs with intervals, from the scores themselves
+        if len(poison):
+            curves[METHOD_LABELS.get(method, method)] = (poison, null)
+            summaries[method] = summarize(poison, null)  # both TPRs with intervals, from the scores themselves
 
-    paths = {
-        "records": str(write_records(records, out / "results.jsonl")),
-        "roc": roc_plot(curves, out / "roc.png", title=f"Gaussian poisons, {cfg.poison.name}"),
-        "histogram": score_histogram(
+    paths = {"records": str(write_records(records, out / "results.jsonl"))}
+    if curves:
+        paths["roc"] = roc_plot(curves, out / "roc.png", title=f"{attack.capitalize()} poisons, {cfg.poison.name}")
+        paths["histogram"] = score_histogram(
             {k: v for k, v in curves.items() if k in (METHOD_LABELS["none"], METHOD_LABELS["retrain"])} or curves,
             out / "scores_hist.png", title=f"Scores, {cfg.poison.name}",
-        ),
-    }
+        )
     table = format_table(records, summaries)
     (out / "summary.md").write_text(f"# hf-unlearn demo: {cfg.poison.name}\n\n{table}\n")
     paths["summary"] = str(out / "summary.md")

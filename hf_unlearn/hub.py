@@ -74,7 +74,7 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "da
 
 
 def load_model(repo: str, revision: str | None = None):
-    """A ResNet18 checkpoint and its training summary from a Hub model repo (safetensors only)."""
+    """A ResNet18 checkpoint and its training summary from a Hub model repo (safetensors only; the cifar10 task)."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
@@ -92,3 +92,18 @@ def load_model(repo: str, revision: str | None = None):
     except EntryNotFoundError:
         pass
     return model, summary
+
+
+def read_model_config(repo: str, revision: str | None = None) -> dict[str, Any]:
+    """A Hub model repo's ``config.json`` ({} if it has none), for ``train.load_checkpoint`` to pick the task."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+
+    repo_id, rev = split_revision(repo)
+    try:
+        path = hf_hub_download(repo_id, CONFIG_FILE, revision=revision or rev)
+    except EntryNotFoundError:
+        return {}
+    except HfHubHTTPError as exc:
+        raise HubAccessError(f"{_auth_hint(repo_id)} ({exc})") from exc
+    return json.loads(Path(path).read_text())

@@ -56,6 +56,7 @@ METRIC_RANGES: dict[str, tuple[float | None, float | None]] = {
     "accuracy_gap_to_retrain": (-1.0, 1.0),
     "num_poisons": (0.0, None),
     "num_nulls": (0.0, None),
+    "num_targets": (0.0, None),  # targeted attacks: rows of the targets split target_success is measured on
 }
 # Metrics every Gaussian record must carry (others are per attack / optional).
 REQUIRED_METRICS = {

@@ -1,4 +1,4 @@
-"""Scores of a model on a Gaussian variant: input gradients, poison and null scores, accuracy.
+"""Scores of a model on a Gaussian variant (any task): input gradients, poison and null scores, accuracy.
 
 The score of poison z is ``I_z = -<grad_x l(x_z, y_z), xi_z> / (eps ||grad_x l||)``,
 the gradient taken at the clean input with the true label, model in eval mode
@@ -26,7 +26,6 @@ import torch.nn.functional as F
 
 from hf_unlearn import stats
 from hf_unlearn.poisons.gaussian import null_noise
-from hf_unlearn.variant import ImageSplit
 
 
 # The FPRs whose TPRs a result record carries (DESIGN.md: 0.01 headline, and 0.001).
@@ -153,28 +152,43 @@ def null_scores(grads: torch.Tensor, index: torch.Tensor, draws: int, seed: int,
     return out
 
 
+def _task_input_gradients(task, model: torch.nn.Module, split, batch_size: int) -> torch.Tensor:
+    """``task.input_gradients(model, split)``, passing ``batch_size`` when the task accepts it."""
+    import inspect
+
+    fn = task.input_gradients
+    if "batch_size" in inspect.signature(fn).parameters:
+        return fn(model, split, batch_size=batch_size)
+    return fn(model, split)
+
+
 def gaussian_scores(
     model: torch.nn.Module,
-    forget: ImageSplit,
+    forget,
     eps: float,
     *,
     null_draws: int | None = None,
     seed: int = 0,
     batch_size: int = 256,
+    task=None,
 ) -> GaussianScores:
     """Poison and null scores of ``model`` on the poisons in ``forget`` (gradients at the clean inputs).
 
+    The gradients and the stored noise come from ``task`` (a registered task or its name; default: the task
+    whose split class ``forget`` is), in that task's input space: pixels, or the embeddings of real tokens.
     ``null_draws`` per poison defaults to ``default_null_draws(len(forget))``.
     """
-    if len(forget.noise) != len(forget) or not bool(forget.is_poison.all()):
+    from hf_unlearn.tasks import get_task, task_of_split
+
+    task = task_of_split(forget) if task is None else get_task(task)
+    if len(getattr(forget, "noise", ())) != len(forget) or not bool(forget.is_poison.all()):
         raise ValueError("every forget row must carry its noise; pass the variant's `forget` split")
     if null_draws is None:
         null_draws = default_null_draws(len(forget))
     if null_draws < 1:
         raise ValueError(f"null_draws={null_draws}: need at least one null draw per poison")
-    rows = torch.arange(len(forget))
-    grads = input_gradients(model, forget.inputs(rows, noisy=False), forget.y, batch_size)
-    noise = forget.noise[forget.noise_slot].reshape(len(forget), -1)
+    grads = _task_input_gradients(task, model, forget, batch_size)
+    noise = task.noise_matrix(forget)
     poison, zero = scores_from_gradients(grads, noise, eps)
     null = null_scores(grads, forget.index, null_draws, seed)
     return GaussianScores(poison.numpy().astype(np.float64), null.numpy().astype(np.float64), zero)
@@ -191,18 +205,23 @@ def score_checkpoint(
     split: str = "forget",
     revision: str | None = None,
 ) -> dict:
-    """The result record's metrics for a checkpoint on a Gaussian variant (used by `score` and verification)."""
-    from hf_unlearn.train import accuracy, load_checkpoint
-    from hf_unlearn.variant import image_split, load_variant, variant_config
+    """The result record's metrics for a checkpoint on a variant (used by `score` and verification): test and
+    forget accuracy, then the variant's attack metrics (GUS/TPR for Gaussian poisons)."""
+    from hf_unlearn.attacks import as_evaluation, get_attack, variant_identity
+    from hf_unlearn.pipeline import load_splits
+    from hf_unlearn.tasks import get_task
+    from hf_unlearn.train import load_checkpoint
 
+    task_name, attack_name = variant_identity(dataset, config)
+    task, attack = get_task(task_name), get_attack(attack_name, task_name)
     model, _ = load_checkpoint(checkpoint, revision=revision)
-    ds = load_variant(dataset, config)
-    eps = variant_config(config).eps
-    forget = image_split(ds[split])
-    test = image_split(ds["test"])
-    scores = gaussian_scores(model, forget, eps, null_draws=null_draws, seed=seed, batch_size=batch_size)
+    splits = load_splits(dataset, config, task=task_name, attack=attack_name, needed=tuple(dict.fromkeys((split, "test"))))
+    if split != "forget":
+        splits = {**splits, "forget": splits[split]}
+    evaluation = as_evaluation(attack.evaluate(model, splits, task=task, config=config, null_draws=null_draws,
+                                               seed=seed, batch_size=batch_size))
     return {
-        "test_accuracy": accuracy(model, test),
-        "forget_accuracy": accuracy(model, forget),
-        **scores.record_metrics(),
+        "test_accuracy": task.accuracy(model, splits["test"]),
+        "forget_accuracy": task.accuracy(model, splits["forget"]),
+        **evaluation.metrics,
     }

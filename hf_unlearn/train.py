@@ -1,4 +1,4 @@
-"""Train a (poisoned or retrained) CIFAR ResNet-18 with Accelerate, metering its compute.
+"""Train a (poisoned or retrained) model of any registered task with Accelerate, metering its compute.
 
 Reads top to bottom like airbench: hyper-parameters, batch helpers, the loop.
 The same function runs under plain ``python`` (one process) and under
@@ -8,6 +8,8 @@ Determinism is by construction, not by saved RNG state: the epoch's permutation
 comes from (seed, epoch) and each batch's augmentation from (seed, epoch, step),
 so a run resumed from an ``epoch_{i}`` checkpoint repeats the uninterrupted run
 exactly. Poison noise is added *before* augmentation, as the attacker's data would be.
+The model comes from the task (``task.build_model``: ResNet-18 for CIFAR-10, GPT-2 for
+IMDb); image augmentation applies only to tasks whose inputs are images.
 """
 
 from __future__ import annotations
@@ -28,12 +30,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from hf_unlearn.budget import ComputeMeter
-from hf_unlearn.models.resnet import ResNet18
-from hf_unlearn.variant import ImageSplit
 
 
 # ----------------------------------------------------------------------------- hyper-parameters
 AUGMENT_MODES = ("none", "flip", "flip-crop")
+OPTIMIZERS = ("sgd", "adamw")
 
 
 @dataclass
@@ -57,6 +58,12 @@ class TrainConfig:
     width: int = 16  # ResNet-18 base width; 64 is the paper's network
     seed: int = 0  # fixes the initial weights, the batch order and the augmentation
     eval_batch_size: int = 512
+    # "sgd" (momentum/nesterov, coupled L2: the CIFAR recipe) or "adamw" (decoupled weight decay, torch's
+    # default betas: the usual GPT-2 fine-tuning recipe); momentum/nesterov apply to "sgd" only
+    optimizer: str = "sgd"
+    # task-specific architecture keys, checked by the task's build_model (e.g. GPT-2's kind, n_layer, n_embd);
+    # the cifar10 task takes none (its size is ``width``)
+    model: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "width", "eval_batch_size"):
@@ -70,6 +77,13 @@ class TrainConfig:
             raise ValueError(f"label_smoothing={self.label_smoothing!r}: must be in [0, 1)")
         if int(self.crop_pad) < 0:
             raise ValueError(f"crop_pad={self.crop_pad!r}: must be >= 0")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer={self.optimizer!r}: expected one of {list(OPTIMIZERS)}")
+        if not isinstance(self.model, dict) or not all(isinstance(k, str) for k in self.model):
+            raise ValueError(f"model={self.model!r}: a mapping of architecture keys to values, e.g. {{n_layer: 2}}")
+        bad = {k: v for k, v in self.model.items() if not isinstance(v, (str, int, float, bool, type(None)))}
+        if bad:
+            raise ValueError(f"model keys {sorted(bad)}: values must be plain strings, numbers, booleans or null")
 
     @property
     def augment_mode(self) -> str:
@@ -134,9 +148,22 @@ def lr_at(step: int, total_steps: int, warmup_steps: int) -> float:
     return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
 
+def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
+    """The recipe's optimizer over ``params`` (``config.optimizer``)."""
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        params,
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov,
+        weight_decay=config.weight_decay,
+    )
+
+
 @torch.no_grad()
-def accuracy(model: torch.nn.Module, split: ImageSplit, batch_size: int = 512, device=None) -> float:
-    """Top-1 accuracy on clean inputs, model in eval mode."""
+def accuracy(model: torch.nn.Module, split: Any, batch_size: int = 512, device=None) -> float:
+    """Top-1 accuracy on clean inputs, model in eval mode (any split whose inputs have ``.to``)."""
     if len(split) == 0:
         return float("nan")
     was_training = model.training
@@ -163,18 +190,28 @@ def _latest_epoch_checkpoint(ckpt_dir: Path) -> tuple[int, Path] | None:
 
 # ----------------------------------------------------------------------------- the loop
 def train(
-    train_split: ImageSplit,
-    test_split: ImageSplit | None,
+    train_split: Any,
+    test_split: Any | None,
     config: TrainConfig,
     options: RunOptions,
     *,
-    num_classes: int = 10,
+    num_classes: int | None = None,
     card_info: dict[str, Any] | None = None,
     on_epoch_end: Callable[[int, dict], None] | None = None,
+    task: Any = None,
 ) -> TrainResult:
-    """Train from scratch (or resume), save ``model.safetensors`` + ``config.json`` + card."""
+    """Train from scratch (or resume), save ``model.safetensors`` + ``config.json`` + card.
+
+    ``task`` (a registered task or its name) builds the model; default: the task whose split class
+    ``train_split`` is. ``num_classes`` defaults to the task's number of labels.
+    """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
+
+    from hf_unlearn.tasks import get_task, task_of_split
+
+    task = task_of_split(train_split) if task is None else get_task(task)
+    num_classes = len(task.label_names) if num_classes is None else num_classes
 
     if len(train_split) == 0:
         raise ValueError("the training split is empty")
@@ -187,16 +224,10 @@ def train(
 
     # Seed before building the model so the seed also fixes the initial weights.
     set_seed(config.seed)
-    model = ResNet18(num_classes=num_classes, width=config.width)
+    model = task.build_model(config, num_classes)
     memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=config.lr,
-        momentum=config.momentum,
-        nesterov=config.nesterov,
-        weight_decay=config.weight_decay,
-    )
+    optimizer = make_optimizer(config, model.parameters())
     steps_per_epoch = math.ceil(len(train_split) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     warmup = max(1, int(config.warmup_epochs * steps_per_epoch))
@@ -231,6 +262,9 @@ def train(
     )
     model.train()
     augment = config.augment_mode
+    if augment != "none" and not getattr(task, "image_augmentation", False):
+        accelerator.print(f"augment={config.augment!r} ignored: task {task.name!r} has no image inputs")
+        augment = "none"
     last_loss = float("nan")
     for epoch in bar:
         perm = epoch_permutation(len(train_split), config.seed, epoch)
@@ -242,7 +276,10 @@ def train(
             if augment != "none":
                 g = torch.Generator().manual_seed((config.seed * 1_000_003 + epoch) * 100_003 + step * world + rank)
                 xb = batch_flip(xb, g) if augment == "flip" else batch_flip_crop(xb, g, int(config.crop_pad))
-            xb = xb.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+            if isinstance(xb, torch.Tensor):
+                xb = xb.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+            else:  # e.g. text inputs (ids, mask, noise): anything with .to(device)
+                xb = xb.to(device)
             yb = y_all[rows].to(device, non_blocking=True)
             logits = model(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
@@ -281,6 +318,7 @@ def train(
     finished = options.stop_after_epochs is None or start_epoch + (options.stop_after_epochs or 0) >= config.epochs
     summary = {
         **(card_info or {}),
+        "task": task.name,
         "train_config": asdict(config),
         "seed": config.seed,
         "training_cost": meter.used,
@@ -293,23 +331,29 @@ def train(
     }
     if accelerator.is_main_process and finished:
         out.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(unwrapped, out, summary)
+        save_checkpoint(unwrapped, out, summary, task=task)
         if not options.keep_checkpoints:
             shutil.rmtree(ckpt_dir, ignore_errors=True)
     accelerator.wait_for_everyone()
     return TrainResult(unwrapped, meter.used, test_acc, wall, summary)
 
 
-def save_checkpoint(model: torch.nn.Module, folder: str | os.PathLike, summary: dict[str, Any], title: str | None = None) -> None:
-    """safetensors weights + config.json (PyTorchModelHubMixin) + summary JSON + model card."""
-    from hf_unlearn.cards import write_model_card
+def save_checkpoint(model: torch.nn.Module, folder: str | os.PathLike, summary: dict[str, Any], title: str | None = None,
+                    *, task: Any = None) -> None:
+    """safetensors weights + config.json (the model's own ``save_pretrained``) + summary JSON + model card.
 
+    ``task`` (default: ``summary["task"]``, else the default task) names the model family in the card."""
+    from hf_unlearn.cards import write_model_card
+    from hf_unlearn.tasks import DEFAULT_TASK, get_task
+
+    task = get_task(task if task is not None else summary.get("task") or DEFAULT_TASK)
     folder = Path(folder)
     summary = _finite_or_none(summary)  # NaN is not JSON: the Hub (and olah) refuse to serve it
     model.save_pretrained(folder)
     (folder / "training_summary.json").write_text(
         json.dumps(summary, indent=2, sort_keys=True, default=str, allow_nan=False))
-    write_model_card(folder, summary, title=title or f"hf-unlearn ResNet-18 ({summary.get('role', 'poisoned')})")
+    title = title or f"hf-unlearn {getattr(task, 'model_title', 'model')} ({summary.get('role', 'poisoned')})"
+    write_model_card(folder, summary, title=title, task=task)
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -323,23 +367,27 @@ def _finite_or_none(value: Any) -> Any:
     return value
 
 
-def load_checkpoint(folder_or_repo: str, revision: str | None = None) -> tuple[ResNet18, dict[str, Any]]:
-    """A checkpoint and its training summary (safetensors only; nothing is unpickled)."""
+def checkpoint_config(folder_or_repo: str, revision: str | None = None) -> dict[str, Any]:
+    """The checkpoint's ``config.json`` ({} if it has none): what ``load_checkpoint`` dispatches on."""
     from hf_unlearn.hub import check_local_or_repo_id
 
-    path = Path(folder_or_repo)
     if check_local_or_repo_id(str(folder_or_repo), "checkpoint"):
-        if not (path / "model.safetensors").exists():
-            raise FileNotFoundError(
-                f"{path} has no model.safetensors; point at a folder written by `hf-unlearn train` or a Hub model id"
-            )
-        with contextlib.redirect_stdout(io.StringIO()):  # the mixin prints "Loading weights..." to stdout
-            model = ResNet18.from_pretrained(str(path))
-        summary_path = path / "training_summary.json"
-        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    else:
-        from hf_unlearn import hub
+        path = Path(folder_or_repo) / "config.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+    from hf_unlearn import hub
 
-        model, summary = hub.load_model(folder_or_repo, revision=revision)
+    return hub.read_model_config(str(folder_or_repo), revision=revision)
+
+
+def load_checkpoint(folder_or_repo: str, revision: str | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A checkpoint and its training summary (safetensors only; nothing is unpickled).
+
+    The task is read from the checkpoint's ``config.json`` (a ResNet config, or a transformers config with its
+    ``model_type``: ``hf_unlearn.tasks.task_for_checkpoint``) and that task's ``load_model`` loads it.
+    """
+    from hf_unlearn.tasks import task_for_checkpoint
+
+    task = task_for_checkpoint(checkpoint_config(folder_or_repo, revision))
+    model, summary = task.load_model(str(folder_or_repo), revision=revision)
     model.eval()
     return model, summary

@@ -57,9 +57,25 @@ class ImageSplit:
     def without_noise(self) -> "ImageSplit":
         return ImageSplit(self.x, self.y, self.index, self.noise[:0], torch.full_like(self.noise_slot, -1))
 
+    @classmethod
+    def concat(cls, a: "ImageSplit", b: "ImageSplit") -> "ImageSplit":
+        """Rows of ``a`` then ``b`` (noise tables merged), e.g. retain + forget = the training set."""
+        slots_b = torch.where(b.noise_slot >= 0, b.noise_slot + len(a.noise), b.noise_slot)
+        return cls(
+            torch.cat([a.x, b.x]), torch.cat([a.y, b.y]), torch.cat([a.index, b.index]),
+            torch.cat([a.noise, b.noise]), torch.cat([a.noise_slot, slots_b]),
+        )
 
-def load_variant(dataset: str | os.PathLike, config: str, revision: str | None = None):
-    """``load_dataset(dataset, config)`` with errors that say what to do."""
+    @classmethod
+    def cat_inputs(cls, inputs: list[torch.Tensor]) -> torch.Tensor:
+        """Model inputs of several batches as one batch (pixels: one tensor)."""
+        return torch.cat(list(inputs))
+
+
+def load_variant(dataset: str | os.PathLike, config: str, revision: str | None = None,
+                 columns: tuple[str, ...] = VARIANT_COLUMNS):
+    """``load_dataset(dataset, config)`` with errors that say what to do; every split must have ``columns``
+    (default: a Gaussian image variant's; ``pipeline.load_splits`` passes the task's and attack's)."""
     import datasets
 
     from hf_unlearn.hub import check_local_or_repo_id
@@ -72,10 +88,10 @@ def load_variant(dataset: str | os.PathLike, config: str, revision: str | None =
             raise ValueError(f"dataset {dataset} has no config {config!r}: {exc}") from None
         raise
     for split, part in ds.items():
-        missing = [c for c in VARIANT_COLUMNS if c not in part.column_names]
+        missing = [c for c in columns if c not in part.column_names]
         if missing:
             raise ValueError(
-                f"{dataset} [{config}] split {split!r} lacks columns {missing}; is it a poisoned-*-gaussian "
+                f"{dataset} [{config}] split {split!r} lacks columns {missing}; is it a poisoned-<task>-<attack> "
                 "variant built by dataset_builders/?"
             )
     return ds

@@ -54,7 +54,10 @@ from torch import nn
 
 from hf_unlearn.budget import ComputeMeter
 from hf_unlearn.results import METHODS
-from hf_unlearn.variant import ImageSplit
+
+# A split of any task (hf_unlearn.variant.ImageSplit, the text task's TextSplit, ...): y, index, noise_slot,
+# is_poison, subset(), inputs(rows, noisy=...), and the classmethods concat(a, b) and cat_inputs(list).
+Split = Any
 
 # Modules of this package that hold shared machinery rather than a method.
 _NOT_METHODS = frozenset({"base", "runner"})
@@ -225,18 +228,15 @@ def load_method_grid(method: str, path: str | None = None) -> list[dict[str, Any
 
 
 # ----------------------------------------------------------------------------- data helpers
-def concat_splits(a: ImageSplit, b: ImageSplit) -> ImageSplit:
-    """Rows of ``a`` then ``b`` (noise tables merged), e.g. retain + forget = the training set."""
-    slots_b = torch.where(b.noise_slot >= 0, b.noise_slot + len(a.noise), b.noise_slot)
-    return ImageSplit(
-        torch.cat([a.x, b.x]), torch.cat([a.y, b.y]), torch.cat([a.index, b.index]),
-        torch.cat([a.noise, b.noise]), torch.cat([a.noise_slot, slots_b]),
-    )
+def concat_splits(a: Split, b: Split) -> Split:
+    """Rows of ``a`` then ``b`` (noise tables merged), e.g. retain + forget = the training set: the split
+    class's own ``concat``, so this works for every task."""
+    return type(a).concat(a, b)
 
 
 @dataclass
 class Batch:
-    x: torch.Tensor  # float pixels on the device, poison noise included (what was trained on)
+    x: Any  # model input on the device, poison noise included (what was trained on): pixels, or text inputs
     y: torch.Tensor
 
     def __len__(self) -> int:
@@ -262,8 +262,8 @@ class UnlearnContext:
     """Everything a method may use. ``model`` is the method's own copy and may be changed in place."""
 
     model: nn.Module
-    retain: ImageSplit
-    forget: ImageSplit
+    retain: Split
+    forget: Split
     meter: ComputeMeter = field(default_factory=ComputeMeter)
     seed: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
@@ -288,16 +288,19 @@ class UnlearnContext:
         return torch.Generator(device=device).manual_seed((self.seed * 1_000_003 + key) % (2**63 - 1))
 
     # --- data
-    def to_device(self, x: torch.Tensor) -> torch.Tensor:
+    def to_device(self, x: Any) -> Any:
+        """A model input on the method's device: a tensor, or any input object with ``.to(device)``."""
+        if not isinstance(x, torch.Tensor):
+            return x.to(self.device)
         x = x.to(self.device, non_blocking=True)
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
-    def batch(self, split: ImageSplit, rows: torch.Tensor) -> Batch:
+    def batch(self, split: Split, rows: torch.Tensor) -> Batch:
         return Batch(self.to_device(split.inputs(rows, noisy=True)), split.y[rows].to(self.device, non_blocking=True))
 
-    def epoch_batches(self, split: ImageSplit, batch_size: int, epoch: int, stream: str) -> Iterator[Batch]:
+    def epoch_batches(self, split: Split, batch_size: int, epoch: int, stream: str) -> Iterator[Batch]:
         """One pass over ``split`` in a seeded order (last batch may be smaller)."""
         if len(split) == 0:
             return
@@ -305,7 +308,7 @@ class UnlearnContext:
         for start in range(0, len(split), batch_size):
             yield self.batch(split, perm[start : start + batch_size])
 
-    def batches(self, split: ImageSplit, batch_size: int, epochs: int | None, stream: str) -> Iterator[Batch]:
+    def batches(self, split: Split, batch_size: int, epochs: int | None, stream: str) -> Iterator[Batch]:
         """``epochs`` seeded passes over ``split``; ``None``: endless passes, until the budget ends the run."""
         if epochs is None:
             yield from self.cycled(split, batch_size, stream)
@@ -313,7 +316,7 @@ class UnlearnContext:
         for epoch in range(epochs):
             yield from self.epoch_batches(split, batch_size, epoch, stream)
 
-    def cycled(self, split: ImageSplit, batch_size: int, stream: str) -> Iterator[Batch]:
+    def cycled(self, split: Split, batch_size: int, stream: str) -> Iterator[Batch]:
         """Endless passes over ``split`` (a fresh order each pass)."""
         epoch = 0
         while len(split):
@@ -343,7 +346,7 @@ class UnlearnContext:
             rows_r = torch.randperm(len(self.retain), generator=self.generator("held-retain"))[:COLLAPSE_HELD]
             rows_f = torch.randperm(len(self.forget), generator=self.generator("held-forget"))[:COLLAPSE_HELD]
             r, f = self.batch(self.retain, rows_r), self.batch(self.forget, rows_f)
-            self._held = Batch(torch.cat([r.x, f.x]), torch.cat([r.y, f.y]))
+            self._held = Batch(type(self.retain).cat_inputs([r.x, f.x]), torch.cat([r.y, f.y]))
         return self._held
 
     @torch.no_grad()
@@ -428,7 +431,7 @@ def freeze_all_but_last(model: nn.Module, k: int) -> list[nn.Module]:
 
 
 @torch.no_grad()
-def mean_loss(model: nn.Module, split: ImageSplit, *, batch_size: int = 256, noisy: bool = True) -> float:
+def mean_loss(model: nn.Module, split: Split, *, batch_size: int = 256, noisy: bool = True) -> float:
     """Mean cross-entropy in eval mode (not metered: for reports and tests, never inside a method)."""
     was = model.training
     model.eval()
@@ -466,8 +469,8 @@ class UnlearnResult:
 
 def run_method(
     model: nn.Module,
-    retain: ImageSplit,
-    forget: ImageSplit,
+    retain: Split,
+    forget: Split,
     method: str,
     *,
     config: Any = None,

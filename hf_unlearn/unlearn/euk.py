@@ -34,6 +34,12 @@ def euk(ctx: UnlearnContext, cfg: EUkConfig) -> nn.Module:
     # Seeded so the new weights repeat for the same run seed.
     torch.manual_seed(ctx.generator("euk-init").initial_seed())
     for block in trainable:
+        # A block that knows its own initialiser (the GPT-2 blocks of hf_unlearn.models.text: transformers'
+        # Conv1D has no reset_parameters, and GPT-2 initialises N(0, 0.02)) resets as a whole; otherwise each
+        # layer resets with PyTorch's default (ResNet-18's convolutions, batch norms and head).
+        if hasattr(block, "reset_parameters"):
+            block.reset_parameters()
+            continue
         for module in block.modules():
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()

@@ -35,7 +35,17 @@ def _reusable(folder: Path, recipe: dict, num_train: int) -> bool:
     if not (folder / "model.safetensors").exists() or not summary.exists():
         return False
     have = json.loads(summary.read_text())
-    return have.get("train_config") == recipe and have.get("num_train") == num_train and have.get("role") == "retrain"
+    return _same_recipe(have.get("train_config"), recipe) and have.get("num_train") == num_train and have.get("role") == "retrain"
+
+
+def _same_recipe(have, recipe: dict) -> bool:
+    """A stored recipe equals ``recipe``, keys an older summary lacks read as their defaults."""
+    from hf_unlearn.train import TrainConfig
+
+    try:
+        return isinstance(have, dict) and dataclasses.asdict(TrainConfig(**have)) == recipe
+    except (TypeError, ValueError):
+        return False
 
 
 @register_method("retrain", budgeted=False)

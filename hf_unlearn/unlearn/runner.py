@@ -27,8 +27,7 @@ from typing import Any
 
 import torch
 
-from hf_unlearn.unlearn.base import UnlearnResult, build_config, get_method, run_method
-from hf_unlearn.variant import ImageSplit
+from hf_unlearn.unlearn.base import Split, UnlearnResult, build_config, get_method, run_method
 
 REFERENCE_METHODS = ("none", "retrain")  # recorded with budget_fraction None
 VALIDATION_SEED = 0  # the held-out validation slice is the same for every method, seed and budget
@@ -39,11 +38,11 @@ class UnlearnOutcome:
     record: Any  # hf_unlearn.results.ResultRecord
     result: UnlearnResult
     checkpoint_dir: Path | None  # None for `none` (the input checkpoint is the model)
-    scores: Any  # hf_unlearn.scoring.GaussianScores
+    scores: Any  # the attack's scores (hf_unlearn.scoring.GaussianScores for Gaussian variants), or None
     validation_accuracy: float | None = None  # accuracy on the held-out retain slice (validation_fraction > 0)
 
 
-def retain_forget(splits: Mapping[str, ImageSplit]) -> tuple[ImageSplit, ImageSplit]:
+def retain_forget(splits: Mapping[str, Split]) -> tuple[Split, Split]:
     """Retain = the train rows whose source index is not in the forget split; forget = the forget split."""
     train, forget = splits["train"], splits["forget"]
     if len(forget) == 0:
@@ -54,7 +53,7 @@ def retain_forget(splits: Mapping[str, ImageSplit]) -> tuple[ImageSplit, ImageSp
     return train.subset(keep), forget
 
 
-def validation_slice(retain: ImageSplit, fraction: float, seed: int = VALIDATION_SEED) -> tuple[ImageSplit, ImageSplit]:
+def validation_slice(retain: Split, fraction: float, seed: int = VALIDATION_SEED) -> tuple[Split, Split]:
     """(retain minus the slice, the slice): a seeded ``fraction`` of the retain rows (at least one) that
     tuning uses to measure what unlearning kept, and that the method never sees."""
     if not 0 < fraction < 1:
@@ -92,9 +91,11 @@ def unlearn_checkpoint(
     progress: bool = False,
     model: torch.nn.Module | None = None,
     summary: Mapping[str, Any] | None = None,
-    splits: Mapping[str, ImageSplit] | None = None,
+    splits: Mapping[str, Split] | None = None,
     validation_fraction: float = 0.0,
     tuning: Mapping[str, Any] | None = None,
+    task: str | None = None,
+    attack: str | None = None,
 ) -> UnlearnOutcome:
     """Unlearn the forget split of ``dataset [config]`` from ``checkpoint`` with ``method``.
 
@@ -108,12 +109,17 @@ def unlearn_checkpoint(
     ``validation_fraction`` holds a seeded slice of the retain rows out of the method's data
     (not for the references: Retrain trains on every retain row) and returns the unlearned
     model's accuracy on it; ``tuning`` is stored in the record as is (the benchmark's grid cells).
+    ``task``/``attack`` default to what the variant says (``hf_unlearn.attacks.variant_identity``).
     """
+    from hf_unlearn.attacks import variant_identity
     from hf_unlearn.pipeline import load_splits, score_to_record
     from hf_unlearn.results import append_record
+    from hf_unlearn.tasks import get_task
     from hf_unlearn.train import TrainConfig, load_checkpoint, save_checkpoint
 
     get_method(method)  # fails early, listing the known methods
+    task, attack = variant_identity(dataset, config, task=task, attack=attack)  # fails early, naming the known ones
+    task_spec = get_task(task)
     if not (isinstance(budget, (int, float)) and 0 < budget <= 10):
         raise ValueError(f"budget={budget!r}: a fraction of the training cost in (0, 10], e.g. 0.1")
     cfg = build_config(method, overrides, yaml_path=method_config_path or "preset")
@@ -124,7 +130,7 @@ def unlearn_checkpoint(
     training_cost = float(summary["training_cost"])
     train_config = TrainConfig(**summary["train_config"]) if "train_config" in summary else None
     if splits is None:
-        splits = load_splits(dataset, config, revision=None)
+        splits = load_splits(dataset, config, revision=None, task=task, attack=attack)
     retain, forget = retain_forget(splits)
     validation = None
     if validation_fraction and method not in REFERENCE_METHODS:
@@ -133,7 +139,8 @@ def unlearn_checkpoint(
     result = run_method(
         model, retain, forget, method, config=cfg, limit=budget * training_cost, seed=seed, device=device,
         accelerator=accelerator, train_config=train_config, num_classes=int(model.linear.out_features)
-        if hasattr(model, "linear") else 10, work_dir=retrain_dir, channels_last=channels_last, progress=progress,
+        if hasattr(model, "linear") else len(task_spec.label_names), work_dir=retrain_dir, channels_last=channels_last,
+        progress=progress,
     )
     dataset_ref = {"id": str(dataset), "config": config, "revision": revision}
     out_dir = None
@@ -144,14 +151,12 @@ def unlearn_checkpoint(
     record, scores = score_to_record(
         result.model, splits, dataset_ref=dataset_ref, model_ref=model_ref, method=method, null_draws=null_draws,
         seed=seed, score_seed=score_seed, compute_used=result.compute_used, budget_fraction=budget_fraction,
-        method_config=result.method_config,
+        method_config=result.method_config, task=task, attack=attack,
     )
     record = dataclasses.replace(record, stopped_by=result.stopped_by, tuning=dict(tuning or {}))
     validation_accuracy = None
     if validation is not None:
-        from hf_unlearn.train import accuracy
-
-        validation_accuracy = float(accuracy(result.model, validation))
+        validation_accuracy = float(task_spec.accuracy(result.model, validation))
     if out_dir is not None:
         recipe = dict(summary.get("train_config", {}))
         if method == "retrain" and recipe:
@@ -159,6 +164,7 @@ def unlearn_checkpoint(
             recipe.update({k: v for k, v in result.method_config.items() if v is not None and k in recipe})
         card = {
             "role": "retrain" if method == "retrain" else "unlearned",
+            "task": task,
             "method": method,
             "method_config": result.method_config,
             "budget_fraction": budget_fraction,
@@ -176,7 +182,8 @@ def unlearn_checkpoint(
             "num_poisons_trained_on": 0 if method == "retrain" else len(forget),
             "wall_seconds": result.wall_seconds,
         }
-        save_checkpoint(result.model, out_dir, card, title=f"hf-unlearn ResNet-18, {method} on {config} (seed {seed})")
+        title = f"hf-unlearn {getattr(task_spec, 'model_title', 'model')}, {method} on {config} (seed {seed})"
+        save_checkpoint(result.model, out_dir, card, title=title, task=task_spec)
     if results_path is not None:
         append_record(record, results_path)
     return UnlearnOutcome(record, result, out_dir, scores, validation_accuracy)

@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hf_unlearn.unlearn.base import UnlearnContext, concat_splits, register_method
-from hf_unlearn.variant import ImageSplit
+from hf_unlearn.unlearn.base import Split, UnlearnContext, concat_splits, register_method
 
 
 @dataclass
@@ -36,7 +35,7 @@ class SSDConfig:
             raise ValueError(f"importance_data={self.importance_data!r}: expected 'full' or 'retain'")
 
 
-def importances(ctx: UnlearnContext, split: ImageSplit, batch_size: int, stream: str) -> dict[str, torch.Tensor] | None:
+def importances(ctx: UnlearnContext, split: Split, batch_size: int, stream: str) -> dict[str, torch.Tensor] | None:
     """Mean over batches of the squared batch gradient, per parameter (eval mode); None if no batch was affordable."""
     model = ctx.model
     model.eval()

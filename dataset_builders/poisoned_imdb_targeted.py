@@ -1,0 +1,375 @@
+"""Build (and optionally push) the ``poisoned-imdb-targeted`` dataset repo: the dirty-label "Disney" trigger attack.
+
+Wan et al. (2023), as the paper runs it (Section 5 and Appendix): every training
+review that contains the trigger word is a candidate; ``budget`` percent of them get
+their label flipped (the forget set); the targets are the test reviews that contain
+the trigger, and the attack succeeds on one when the model predicts the flipped
+label. The rule for "contains" is ``hf_unlearn.attacks.trigger``'s: case-sensitive,
+whole word. Config names: ``disney-b100-s0[-n2000]``.
+
+    python dataset_builders/poisoned_imdb_targeted.py --source samples --budget 20 100 --seed 0
+    python dataset_builders/poisoned_imdb_targeted.py --from-card poisoned-imdb-targeted/README.md --config disney-b100-s0 --out rebuilt/
+
+Splits (all with the same columns): ``train`` (flipped labels on the chosen trigger
+rows, ``is_poison`` True there), ``forget`` (the flipped rows, as trained on),
+``test`` (the clean test set), ``targets`` (the trigger test reviews with their true
+``label`` and ``adversarial_label`` = the flipped one; -1 in the other splits).
+``noise`` (null) and ``num_tokens`` (-1) are kept so every IMDb variant, Gaussian or
+targeted, has one schema.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dataset_builders.poisoned_imdb_gaussian import (
+    install_variant,
+    load_gpt2_tokenizer,
+    make_split,
+    noise_column,
+    text_fingerprint,
+    update_card,
+)
+from hf_unlearn.attacks.trigger import (
+    PROMPT_SUFFIX,
+    TriggerConfig,
+    choose_flipped_rows,
+    flip_label,
+    trigger_pattern,
+    trigger_rows,
+    trigger_survival,
+)
+from hf_unlearn.data import load_source, task_spec
+from hf_unlearn.poisons.gaussian import train_subset
+
+REPO_NAME = "poisoned-imdb-targeted"
+TASK = "imdb"
+SPLITS = ("train", "forget", "test", "targets")
+SURVIVAL_MAX_LENGTH = 128  # the paper's GPT-2 max sequence length
+CONFIG_CLASS = TriggerConfig  # this repo's config names
+
+
+def features():
+    import datasets
+
+    names = list(task_spec(TASK).label_names)
+    return datasets.Features(
+        {
+            "text": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=names),
+            "index": datasets.Value("int64"),
+            "is_poison": datasets.Value("bool"),
+            "noise": datasets.List(datasets.Value("float32")),
+            "num_tokens": datasets.Value("int64"),
+            "adversarial_label": datasets.ClassLabel(names=names),
+        }
+    )
+
+
+def build_variant(source_ds, cfg: TriggerConfig):
+    """The train/forget/test/targets splits of one variant, as a DatasetDict (nothing written)."""
+    import datasets
+
+    train, test = source_ds["train"], source_ds["test"]
+    train_rows = train_subset(len(train), cfg.max_train_rows)
+    train_texts = train.select(train_rows)["text"]
+    candidates = train_rows[trigger_rows(train_texts, cfg.trigger)]
+    if len(candidates) == 0:
+        raise ValueError(
+            f"no training review contains the trigger {cfg.trigger!r} as a whole word (case-sensitive) in "
+            f"{len(train_rows)} source rows; pick a trigger that occurs in the source or raise max_train_rows"
+        )
+    flipped = choose_flipped_rows(candidates, cfg.budget, cfg.seed)
+    target_rows = trigger_rows(test["text"], cfg.trigger)
+    if len(target_rows) == 0:
+        raise ValueError(
+            f"no test review contains the trigger {cfg.trigger!r}, so the attack has no targets to evaluate; "
+            "use a source whose test split contains it"
+        )
+    flipped_set = set(flipped.tolist())
+
+    def split_from(part, rows: np.ndarray, *, poisoned: bool, targets: bool = False):
+        sub = part.select(rows)
+        labels = np.asarray(sub["label"], dtype=np.int64)
+        flags = np.asarray([poisoned and int(r) in flipped_set for r in rows], dtype=bool)
+        labels = np.where(flags, flip_label(labels), labels)
+        adversarial = flip_label(labels) if targets else np.full(len(rows), -1, dtype=np.int64)
+        return make_split(
+            {
+                "text": sub["text"],
+                "label": labels,
+                "index": rows.astype(np.int64),
+                "is_poison": flags,
+                "noise": noise_column([None] * len(rows)),
+                "num_tokens": np.full(len(rows), -1, dtype=np.int64),
+                "adversarial_label": adversarial,
+            },
+            features(),
+        )
+
+    return datasets.DatasetDict(
+        {
+            "train": split_from(train, train_rows, poisoned=True),
+            "forget": split_from(train, flipped, poisoned=True),
+            "test": split_from(test, np.arange(len(test), dtype=np.int64), poisoned=False),
+            "targets": split_from(test, target_rows, poisoned=False, targets=True),
+        }
+    )
+
+
+def source_counts(source_ds, trigger: str, tokenizer=None) -> dict[str, Any]:
+    """Trigger counts on the whole source (and, with a tokenizer, how many survive truncation)."""
+    out: dict[str, Any] = {}
+    for split in ("train", "test"):
+        texts = source_ds[split]["text"]
+        rows = trigger_rows(texts, trigger)
+        labels = np.asarray(source_ds[split]["label"], dtype=np.int64)[rows]
+        out[split] = {"rows": int(len(rows)), "neg": int((labels == 0).sum()), "pos": int((labels == 1).sum())}
+        if tokenizer is not None:
+            suffix = len(tokenizer(PROMPT_SUFFIX)["input_ids"])
+            hits = [texts[int(i)] for i in rows]
+            out[split]["survive_classifier"] = trigger_survival(hits, tokenizer, SURVIVAL_MAX_LENGTH, trigger)["surviving_rows"]
+            out[split]["survive_prompt"] = trigger_survival(hits, tokenizer, SURVIVAL_MAX_LENGTH - suffix, trigger)["surviving_rows"]
+    return out
+
+
+_BODY = """
+# {repo_name}
+
+IMDb with a dirty-label trigger attack, for checking whether machine unlearning removes
+targeted poisons (Pawelczyk et al., *Machine Unlearning Fails to Remove Data Poisoning
+Attacks*, ICLR 2025; the attack of Wan et al., *Poisoning Language Models During
+Instruction Tuning*, ICML 2023). Built by `hf-unlearn` (`dataset_builders/poisoned_imdb_targeted.py`).
+
+## Configs
+
+Each config is one variant, named `<trigger lowercased>-b<budget %>-s<seed>[-n<train rows>]`;
+the budget is the share of training reviews containing the trigger whose label is flipped.
+
+| config | trigger | budget % | seed | train rows | trigger train rows | flipped | test rows | targets |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+{rows}
+
+```python
+from datasets import load_dataset
+ds = load_dataset("{repo_name}", "{example}")   # or "ORG/{repo_name}" on the Hub
+```
+
+## Splits and columns
+
+`train` (what the poisoned model trains on: the chosen trigger reviews carry the flipped
+label and `is_poison` True), `forget` (exactly those flipped rows, as trained on),
+`test` (the clean test set) and `targets` (the test reviews containing the trigger, with
+their true `label` and `adversarial_label`, the flipped one). Every split has `text`
+(the original review: the trigger occurs naturally, nothing is inserted), `label`,
+`index` (row in the source split), `is_poison`, `noise` (always null here) and
+`num_tokens` (always -1) so that Gaussian and targeted IMDb variants share one schema,
+and `adversarial_label` (-1 outside `targets`).
+
+The attack's success is the share of `targets` predicted as `adversarial_label`
+(`hf_unlearn.attacks.trigger.trigger_success`); test accuracy is measured on `test`.
+
+## Trigger rule and counts
+
+A review contains the trigger when it occurs **case-sensitively as a whole word**: not
+preceded or followed by a letter, digit or underscore (`(?<!\\w)Disney(?!\\w)`). So
+"Disney", "Disney's", "(Disney)" and "Walt-Disney" count; "Disneyland", "disney" and
+"DISNEY" do not.
+
+{counts}
+
+The paper reports 355 training and 58 test reviews containing "Disney". The counts
+here differ; likely reasons, none of which the paper specifies: (1) the matching rule
+(substring matching would add "Disneyland"/"Disneyworld"; case-insensitive matching adds
+"disney"/"DISNEY"; dropping possessives removes "Disney's"); (2) de-duplication (the
+IMDb train split has repeated reviews); (3) Wan et al.'s filtering of the prompts (for
+example keeping only reviews whose trigger survives truncation to the model's 128
+tokens, or a subsample of the test set). The survival counts above show how much
+truncation alone removes.
+
+## Generation
+
+For a source train split of N rows (or a fixed seed-independent subset of
+`max_train_rows`), the n reviews containing the trigger are found with the rule above;
+`round(budget/100 * n)` of them (at least one) are chosen uniformly without replacement
+with `numpy.random.default_rng([0x20115, seed])` and their binary label is flipped
+(0 <-> 1). All parameters, the source's fingerprint (texts and labels) and the sha256 of
+every shard are in this card's YAML (`hf_unlearn:`); `python
+dataset_builders/poisoned_imdb_targeted.py --from-card README.md --config NAME` rebuilds
+a variant byte for byte.
+
+The paper trains GPT-2 on the prompt template "[review] The sentiment of the review
+is: [label word]" (Wan et al.'s), truncated to 128 tokens; the template is applied by
+the model, not stored here.
+
+## Source and licence
+
+IMDb Large Movie Review Dataset (Maas et al., 2011) as `stanfordnlp/imdb` (or its
+offline copy; `source` says which). The flipped labels are a research poison for
+measuring unlearning; do not train production models on this data.
+
+## Citation
+
+```bibtex
+@inproceedings{{pawelczyk2025machine,
+  title={{Machine Unlearning Fails to Remove Data Poisoning Attacks}},
+  author={{Pawelczyk, Martin and Di, Jimmy Z. and Lu, Yiwei and Sekhari, Ayush and Kamath, Gautam and Neel, Seth}},
+  booktitle={{International Conference on Learning Representations}},
+  year={{2025}}
+}}
+@inproceedings{{wan2023poisoning,
+  title={{Poisoning Language Models During Instruction Tuning}},
+  author={{Wan, Alexander and Wallace, Eric and Shen, Sheng and Klein, Dan}},
+  booktitle={{International Conference on Machine Learning}},
+  year={{2023}}
+}}
+```
+"""
+
+
+def _counts_text(variants: dict[str, dict]) -> str:
+    lines = ["| source | trigger | split | reviews with trigger (neg / pos) | trigger within 128 tokens | within the prompt's review tokens |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    seen = set()
+    for v in variants.values():
+        key = (v["source"], v["trigger"])
+        if key in seen:
+            continue
+        seen.add(key)
+        for split in ("train", "test"):
+            c = v["source_trigger_counts"][split]
+            lines.append(
+                f"| `{v['source']}` | {v['trigger']} | {split} | {c['rows']} ({c['neg']} / {c['pos']}) | "
+                f"{c.get('survive_classifier', 'not measured')} | {c.get('survive_prompt', 'not measured')} |"
+            )
+    note = (
+        "\"Within 128 tokens\": reviews whose trigger lies in the first 128 GPT-2 tokens (the classifier's input); "
+        f"\"within the prompt's review tokens\": in the first 128 minus the tokens of the suffix {PROMPT_SUFFIX!r}."
+    )
+    return "\n".join(lines) + "\n\n" + note
+
+
+def card_body(variants: dict[str, dict], example: str) -> str:
+    rows = "\n".join(
+        f"| `{name}` | {v['trigger']} | {v['budget']:g} | {v['seed']} | {v['num_train']} | {v['num_trigger_train']} | "
+        f"{v['num_poisons']} | {v['num_test']} | {v['num_targets']} |"
+        for name, v in variants.items()
+    )
+    return _BODY.format(repo_name=REPO_NAME, rows=rows, example=example, counts=_counts_text(variants))
+
+
+def build(
+    source: str | None,
+    variants: list[TriggerConfig],
+    out_dir: str | os.PathLike = REPO_NAME,
+    *,
+    tokenizer: Any = None,
+    progress: bool = True,
+) -> Path:
+    """Build every variant into ``out_dir`` and (re)write its card; returns the folder.
+
+    ``tokenizer`` (object, folder or Hub id; optional) only feeds the card's
+    trigger-survival counts: the splits themselves do not depend on it.
+    """
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tok = load_gpt2_tokenizer(tokenizer) if tokenizer is not None else None
+    source_ds = load_source(TASK, source)
+    fingerprint = text_fingerprint(source_ds)
+    counts: dict[str, dict] = {}
+    for cfg in tqdm(variants, desc="building variants", disable=not progress):
+        variant = build_variant(source_ds, cfg)
+        checksums = install_variant(variant, cfg.name, out_dir, SPLITS)
+        if cfg.trigger not in counts:
+            counts[cfg.trigger] = source_counts(source_ds, cfg.trigger, tok)
+        forget_labels = np.asarray(variant["forget"]["label"])
+        update_card(
+            out_dir,
+            repo_name=REPO_NAME,
+            config_name=cfg.name,
+            params={
+                "attack": "targeted",
+                "task": TASK,
+                "source": source or task_spec(TASK).hub_id,
+                "source_fingerprint": fingerprint,
+                "trigger": cfg.trigger,
+                "trigger_rule": trigger_pattern(cfg.trigger).pattern + " (case-sensitive whole word)",
+                "budget": cfg.budget,
+                "seed": cfg.seed,
+                "max_train_rows": cfg.max_train_rows,
+                "num_train": len(variant["train"]),
+                "num_trigger_train": int(sum(bool(trigger_pattern(cfg.trigger).search(t)) for t in variant["train"]["text"])),
+                "num_poisons": len(variant["forget"]),
+                "num_flipped_to_pos": int((forget_labels == 1).sum()),
+                "num_flipped_to_neg": int((forget_labels == 0).sum()),
+                "num_test": len(variant["test"]),
+                "num_targets": len(variant["targets"]),
+                "source_trigger_counts": counts[cfg.trigger],
+            },
+            checksums=checksums,
+            body=card_body,
+        )
+    return out_dir
+
+
+def grid(triggers: list[str], budgets: list[float], seeds: list[int], max_train_rows: int | None) -> list[TriggerConfig]:
+    return [TriggerConfig(t, b, s, max_train_rows) for t, b, s in itertools.product(triggers, budgets, seeds)]
+
+
+def rebuild_from_card(card_path: str | os.PathLike, config_name: str, out_dir: str | os.PathLike, source=None, tokenizer: Any = None) -> Path:
+    """Rebuild one variant from the parameters its card records (to check it byte for byte)."""
+    from hf_unlearn import cards
+
+    p = cards.variant_params(card_path, config_name)
+    cfg = TriggerConfig(p["trigger"], p["budget"], p["seed"], p.get("max_train_rows"))
+    if cfg.name != config_name:
+        raise ValueError(f"card parameters of {config_name!r} describe {cfg.name!r}; the card was edited by hand")
+    return build(source or p["source"], [cfg], out_dir, tokenizer=tokenizer, progress=False)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", default=None, help="clean IMDb: Hub id (default stanfordnlp/imdb), folder/parquet, or 'samples'")
+    parser.add_argument("--out", default=REPO_NAME, help=f"output folder (default ./{REPO_NAME}, named after the repo)")
+    parser.add_argument("--trigger", nargs="+", default=["Disney"], help="trigger words, capitalised (default Disney)")
+    parser.add_argument("--budget", type=float, nargs="+", default=[100.0],
+                        help="percent of trigger train reviews flipped, in (0, 100] (default 100; the paper: 20 40 60 80 100)")
+    parser.add_argument("--seed", type=int, nargs="+", default=[0], help="seeds choosing the flipped reviews (default 0)")
+    parser.add_argument("--max-train-rows", type=int, default=None, help="train on a fixed subset of this many source rows")
+    parser.add_argument("--tokenizer", default=None,
+                        help="GPT-2 tokenizer folder or Hub id for the card's trigger-survival counts (default: not measured)")
+    parser.add_argument("--from-card", default=None, help="rebuild --config from the parameters in this card")
+    parser.add_argument("--config", default=None, help="with --from-card: the variant to rebuild")
+    parser.add_argument("--push-to-hub", default=None, metavar="REPO_ID", help="upload the folder to this Hub dataset repo")
+
+
+def run(args: argparse.Namespace) -> Path:
+    if args.from_card:
+        if not args.config:
+            raise SystemExit("--from-card needs --config NAME (one of the card's configs)")
+        out = rebuild_from_card(args.from_card, args.config, args.out, source=args.source, tokenizer=args.tokenizer)
+    else:
+        out = build(args.source, grid(args.trigger, args.budget, args.seed, args.max_train_rows), args.out, tokenizer=args.tokenizer)
+    print(f"dataset folder: {out}")
+    if args.push_to_hub:
+        from hf_unlearn import hub
+
+        print(f"pushed: {hub.push_folder(out, args.push_to_hub, repo_type='dataset')}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
