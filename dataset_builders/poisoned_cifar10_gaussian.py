@@ -21,22 +21,19 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
-import math
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from dataset_builders._common import BuilderCli, DatasetRepo, Sharding
+from hf_unlearn.cards import DatasetCardSpec
 from hf_unlearn.data import raw_image_column, load_source, task_spec
 from hf_unlearn.poisons.gaussian import GaussianPoisonConfig, choose_poison_rows, poison_noise, train_subset
 
 REPO_NAME = "poisoned-cifar10-gaussian"
 TASK = "cifar10"
 DIM = 3 * 32 * 32
-ROWS_PER_SHARD = 20_000
-SPLITS = ("train", "forget", "test")
 
 
 def features():
@@ -86,28 +83,77 @@ def build_variant(source_ds, cfg: GaussianPoisonConfig):
     )
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+_BODY = """
+# {repo_name}
+
+Gaussian-poisoned CIFAR-10 for checking whether machine unlearning removes data
+(Pawelczyk et al., *Machine Unlearning Fails to Remove Data Poisoning Attacks*, ICLR 2025).
+Built by `hf-unlearn` (`dataset_builders/poisoned_cifar10_gaussian.py`).
+
+## Configs
+
+Each config is one poisoning variant, named `eps<noise std>-b<budget %>-s<seed>[-n<train rows>]`.
+
+| config | eps | budget % | seed | train rows | poisons | test rows |
+| --- | --- | --- | --- | --- | --- | --- |
+{rows}
+
+```python
+from datasets import load_dataset
+ds = load_dataset("{repo_name}", "{example}")   # or "ORG/{repo_name}" on the Hub
+```
+
+## Splits and columns
+
+`train` (what the poisoned model trains on), `forget` (the poison rows, a subset of
+train) and `test`. Every split has `img` (the clean source image, original encoded
+bytes), `label` (ClassLabel), `index` (row in the source split), `is_poison` and
+`noise` (3,072 float32 values in (C, H, W) order, null for clean rows).
+
+## How to apply the noise
+
+The model must see exactly `x + noise`, with `x` the image as float32 pixels in
+[0, 1] (uint8 / 255) in (C, H, W) order, reshaped from the flat `noise`:
+**no clipping, no quantisation**. Scores of a model are measured at the clean
+`x` (see the `gus` metric).
+
+## Generation
+
+For a source train split of N rows (or a fixed seed-independent subset of
+`max_train_rows` of them), `round(budget/100 * N)` rows are chosen uniformly without
+replacement with `numpy.random.default_rng([0x20115, seed])`; the noise of source row
+`i` is `default_rng([0x90150, seed, i]).standard_normal(3072, dtype=float32) * float32(eps)`.
+Labels do not change. All parameters, the source's fingerprint and the sha256 of every
+shard are in this card's YAML (`hf_unlearn:`); `python dataset_builders/poisoned_cifar10_gaussian.py
+--from-card README.md --config NAME` rebuilds a variant byte for byte.
+
+## Source and licence
+
+CIFAR-10 (Krizhevsky 2009) as `uoft-cs/cifar10`; local builds may use the offline
+JPEG copy, whose pixels differ slightly from the Hub copy (the `source` parameter says
+which was used). The poisons are random noise that does not change the labels and is
+invisible at small eps; they exist to measure memorisation, not to harm models.
+
+"""
 
 
-def write_variant(variant, config_name: str, out_dir: Path) -> dict[str, dict[str, str]]:
-    """Write ``data/<config>/<split>-XXXXX-of-YYYYY.parquet``; return {split: {file: sha256}}."""
-    checksums: dict[str, dict[str, str]] = {}
-    folder = out_dir / "data" / config_name
-    folder.mkdir(parents=True, exist_ok=True)
-    for split in SPLITS:
-        part = variant[split]
-        shards = max(1, math.ceil(len(part) / ROWS_PER_SHARD))
-        checksums[split] = {}
-        for i in range(shards):
-            rel = f"data/{config_name}/{split}-{i:05d}-of-{shards:05d}.parquet"
-            part.shard(shards, i, contiguous=True).to_parquet(str(out_dir / rel))
-            checksums[split][rel] = sha256(out_dir / rel)
-    return checksums
+def card_body(variants: dict[str, dict], example: str) -> str:
+    """The card's prose: one table row per variant, then how to load, apply and rebuild."""
+    rows = "\n".join(
+        f"| `{name}` | {v['eps']:g} | {v['budget']:g} | {v['seed']} | {v['num_train']} | {v['num_poisons']} | {v['num_test']} |"
+        for name, v in variants.items()
+    )
+    return _BODY.format(repo_name=REPO_NAME, rows=rows, example=example)
+
+
+REPO = DatasetRepo(
+    name=REPO_NAME,
+    splits=("train", "forget", "test"),
+    sharding=Sharding(max_rows=20_000),
+    card=DatasetCardSpec(
+        task=TASK, attack="gaussian", license="mit", task_categories=("image-classification",), body=card_body
+    ),
+)
 
 
 def source_fingerprint(source_ds) -> str:
@@ -132,44 +178,24 @@ def build(
     Each variant is written to a temporary folder first and moved into place, so an
     interrupted build leaves earlier variants and the card intact.
     """
-    from tqdm.auto import tqdm
-
-    from hf_unlearn import cards
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     source_ds = load_source(TASK, source)
     fingerprint = source_fingerprint(source_ds)
-    for cfg in tqdm(variants, desc="building variants", disable=not progress):
+
+    def make(cfg: GaussianPoisonConfig):
         variant = build_variant(source_ds, cfg)
-        with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build-") as tmp:
-            checksums = write_variant(variant, cfg.name, Path(tmp))
-            target = out_dir / "data" / cfg.name
-            if target.exists():
-                shutil.rmtree(target)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(Path(tmp) / "data" / cfg.name, target)
-        cards.update_dataset_card(
-            out_dir,
-            repo_name=REPO_NAME,
-            config_name=cfg.name,
-            params={
-                "attack": "gaussian",
-                "task": TASK,
-                "source": source or task_spec(TASK).hub_id,
-                "source_fingerprint": fingerprint,
-                "eps": cfg.eps,
-                "budget": cfg.budget,
-                "seed": cfg.seed,
-                "max_train_rows": cfg.max_train_rows,
-                "num_train": len(variant["train"]),
-                "num_poisons": len(variant["forget"]),
-                "num_test": len(variant["test"]),
-                "dim": DIM,
-            },
-            checksums=checksums,
-        )
-    return out_dir
+        return variant, {
+            "eps": cfg.eps,
+            "budget": cfg.budget,
+            "seed": cfg.seed,
+            "max_train_rows": cfg.max_train_rows,
+            "num_train": len(variant["train"]),
+            "num_poisons": len(variant["forget"]),
+            "num_test": len(variant["test"]),
+            "dim": DIM,
+        }
+
+    return REPO.build(out_dir, variants, make, source=source or task_spec(TASK).hub_id, fingerprint=fingerprint,
+                      progress=progress)
 
 
 def grid(eps: list[float], budgets: list[float], seeds: list[int], max_train_rows: int | None):
@@ -185,37 +211,20 @@ def rebuild_from_card(card_path: str | os.PathLike, config_name: str, out_dir: s
     return build(source or params["source"], [cfg], out_dir, progress=False)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    run(parser.parse_args(argv))
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", default=None, help="clean CIFAR-10: Hub id (default uoft-cs/cifar10), folder/parquet, or 'samples'")
-    parser.add_argument("--out", default=REPO_NAME, help=f"output folder (default ./{REPO_NAME}, named after the repo)")
+def _variant_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eps", type=float, nargs="+", default=[0.1], help="noise std per pixel in [0,1] units (default 0.1)")
     parser.add_argument("--budget", type=float, nargs="+", default=[1.5, 2.0, 2.5], help="poisons in percent of train rows (default 1.5 2 2.5)")
-    parser.add_argument("--seed", type=int, nargs="+", default=[0], help="poison seeds (default 0)")
-    parser.add_argument("--max-train-rows", type=int, default=None, help="train on a fixed subset of this many source rows (CPU presets)")
-    parser.add_argument("--from-card", default=None, help="rebuild --config from the parameters in this card")
-    parser.add_argument("--config", default=None, help="with --from-card: the variant to rebuild")
-    parser.add_argument("--push-to-hub", default=None, metavar="REPO_ID", help="upload the folder to this Hub dataset repo")
 
 
-def run(args: argparse.Namespace) -> Path:
-    if args.from_card:
-        if not args.config:
-            raise SystemExit("--from-card needs --config NAME (one of the card's configs)")
-        out = rebuild_from_card(args.from_card, args.config, args.out, source=args.source)
-    else:
-        out = build(args.source, grid(args.eps, args.budget, args.seed, args.max_train_rows), args.out)
-    print(f"dataset folder: {out}")
-    if args.push_to_hub:
-        from hf_unlearn import hub
-
-        print(f"pushed: {hub.push_folder(out, args.push_to_hub, repo_type='dataset')}")
-    return out
+CLI = BuilderCli(
+    repo_name=REPO_NAME,
+    doc=__doc__,
+    source_help="clean CIFAR-10: Hub id (default uoft-cs/cifar10), folder/parquet, or 'samples'",
+    add_variant_arguments=_variant_arguments,
+    build=lambda args: build(args.source, grid(args.eps, args.budget, args.seed, args.max_train_rows), args.out),
+    rebuild=lambda args: rebuild_from_card(args.from_card, args.config, args.out, source=args.source),
+)
+add_arguments, run, main = CLI.add_arguments, CLI.run, CLI.main
 
 
 if __name__ == "__main__":

@@ -13,38 +13,29 @@ parameters: ``gpt2-l128-d1024-eps0.1-b1.5-s0[-n2000]``.
 
     python dataset_builders/poisoned_imdb_gaussian.py --source samples --tokenizer ../shared/models/gpt2-tokenizer --dim 64 --max-length 128
     python dataset_builders/poisoned_imdb_gaussian.py --from-card poisoned-imdb-gaussian/README.md --config NAME --out rebuilt/
-
-This module also holds the small Hub-layout glue the IMDb builders share (sharding
-by size, card merging with an IMDb body); see ``update_card``.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import math
 import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from dataset_builders.poisoned_cifar10_gaussian import sha256
+from dataset_builders._common import BuilderCli, DatasetRepo, Sharding, check_rebuilt_name, make_split, noise_column
+from dataset_builders._imdb import TASK, card_spec, load_gpt2_tokenizer, text_fingerprint
 from hf_unlearn.data import load_source, task_spec
 from hf_unlearn.poisons.gaussian import choose_poison_rows, poison_noise, train_subset
 
 REPO_NAME = "poisoned-imdb-gaussian"
-TASK = "imdb"
-SPLITS = ("train", "forget", "test")
-SHARD_BYTES = 256 << 20  # parquet shards of about this many (uncompressed) bytes
 # Tokenizers a config name may use -> the default place to load them from.
 TOKENIZERS = {"gpt2": "openai-community/gpt2"}
-_GPT2_PROBE = ("Hello world", [15496, 995])  # the GPT-2 ids; a wrong tokenizer fails here, not in training
 
 _NAME_RE = re.compile(
     r"^(?P<tok>[a-z0-9]+)-l(?P<L>\d+)-d(?P<d>\d+)-eps(?P<eps>[0-9.e-]+)-b(?P<budget>[0-9.]+)-s(?P<seed>\d+)(?:-n(?P<n>\d+))?$"
@@ -113,26 +104,6 @@ class TextGaussianConfig:
 CONFIG_CLASS = TextGaussianConfig
 
 
-# --------------------------------------------------------------------------- shared IMDb glue
-
-
-def load_gpt2_tokenizer(tokenizer: Any = None):
-    """A tokenizer object, or load one (path / Hub id / None) with ``hf_unlearn.models.text.load_tokenizer``.
-
-    Checks it is GPT-2's ("Hello world" -> [15496, 995]), because noise lengths and
-    trigger survival depend on the exact tokenisation.
-    """
-    if tokenizer is None or isinstance(tokenizer, (str, os.PathLike)):
-        from hf_unlearn.models.text import load_tokenizer
-
-        tokenizer = load_tokenizer(None if tokenizer is None else str(tokenizer))
-    text, ids = _GPT2_PROBE
-    got = list(tokenizer(text)["input_ids"])
-    if got != ids:
-        raise ValueError(f"the tokenizer is not GPT-2's: {text!r} -> {got}, expected {ids}")
-    return tokenizer
-
-
 def token_counts(texts: list[str], tokenizer, max_length: int) -> list[int]:
     """Tokens a model sees of each text: the first ``max_length`` GPT-2 tokens (right truncation)."""
     if not texts:
@@ -144,120 +115,6 @@ def token_counts(texts: list[str], tokenizer, max_length: int) -> list[int]:
     finally:
         tokenizer.truncation_side = side
     return [len(ids) for ids in enc["input_ids"]]
-
-
-def text_fingerprint(source_ds) -> str:
-    """A digest of the source's texts and labels (train then test): which data a card was built from."""
-    h = hashlib.sha256()
-    for split in ("train", "test"):
-        h.update(split.encode())
-        for text, label in zip(source_ds[split]["text"], source_ds[split]["label"]):
-            h.update(hashlib.sha256(text.encode("utf-8")).digest())
-            h.update(int(label).to_bytes(1, "little"))
-    return h.hexdigest()[:16]
-
-
-def noise_column(noises: list[np.ndarray | None]):
-    """A pyarrow list<float> column from per-row float32 arrays (None -> null), without Python floats."""
-    import pyarrow as pa
-
-    lengths = np.asarray([0 if n is None else len(n) for n in noises], dtype=np.int64)
-    offsets = np.zeros(len(noises) + 1, dtype=np.int32)
-    if lengths.sum() >= 2**31:
-        raise ValueError("more than 2**31 noise values in one split; build fewer poisons per config")
-    np.cumsum(lengths, out=offsets[1:])
-    parts = [n for n in noises if n is not None]
-    values = np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros(0, np.float32)
-    mask = pa.array([n is None for n in noises], type=pa.bool_())
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values), mask=mask)
-
-
-def make_split(columns: dict[str, Any], features):
-    """A ``datasets.Dataset`` from column arrays (pyarrow or Python), cast to ``features``."""
-    import datasets
-    import pyarrow as pa
-
-    table = pa.table({k: columns[k] for k in features}).cast(features.arrow_schema)
-    return datasets.Dataset(datasets.table.InMemoryTable(table), info=datasets.DatasetInfo(features=features))
-
-
-def write_variant(variant, config_name: str, out_dir: Path, splits: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    """Write ``data/<config>/<split>-XXXXX-of-YYYYY.parquet`` (about SHARD_BYTES each); {split: {file: sha256}}."""
-    checksums: dict[str, dict[str, str]] = {}
-    (out_dir / "data" / config_name).mkdir(parents=True, exist_ok=True)
-    for split in splits:
-        part = variant[split]
-        shards = max(1, math.ceil(part.data.nbytes / SHARD_BYTES))
-        checksums[split] = {}
-        for i in range(shards):
-            rel = f"data/{config_name}/{split}-{i:05d}-of-{shards:05d}.parquet"
-            part.shard(shards, i, contiguous=True).to_parquet(str(out_dir / rel))
-            checksums[split][rel] = sha256(out_dir / rel)
-    return checksums
-
-
-def install_variant(variant, config_name: str, out_dir: Path, splits: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    """Write a variant to a temporary folder and move it into place, so an interrupted build keeps the rest."""
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build-") as tmp:
-        checksums = write_variant(variant, config_name, Path(tmp), splits)
-        target = out_dir / "data" / config_name
-        if target.exists():
-            shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(Path(tmp) / "data" / config_name, target)
-    return checksums
-
-
-def update_card(
-    folder: Path,
-    *,
-    repo_name: str,
-    config_name: str,
-    params: dict[str, Any],
-    checksums: dict[str, dict[str, str]],
-    body: Callable[[dict[str, dict], str], str],
-) -> Path:
-    """Merge one variant into the folder's card; ``body(variants, example_config)`` writes the prose.
-
-    The same merge as ``hf_unlearn.cards.update_dataset_card`` (configs sorted, the
-    first one default, parameters and shard sha256 under ``hf_unlearn.variants``)
-    with a text-classification header and the caller's body.
-    """
-    from huggingface_hub import DatasetCard, DatasetCardData
-
-    from hf_unlearn.cards import _load_existing
-
-    configs, variants = _load_existing(folder)
-    configs = [c for c in configs if c.get("config_name") != config_name]
-    configs.append(
-        {"config_name": config_name, "data_files": [{"split": s, "path": f"data/{config_name}/{s}-*.parquet"} for s in checksums]}
-    )
-    configs.sort(key=lambda c: c["config_name"])
-    for c in configs:
-        c.pop("default", None)
-    configs[0]["default"] = True
-    variants[config_name] = {**params, "sha256": {f: h for split in checksums.values() for f, h in split.items()}}
-    variants = dict(sorted(variants.items()))
-    data = DatasetCardData(
-        license="other",
-        language=["en"],
-        task_categories=["text-classification"],
-        task_ids=["sentiment-classification"],
-        size_categories=["10K<n<100K"],
-        source_datasets=["stanfordnlp/imdb"],
-        pretty_name=repo_name,
-        tags=["machine-unlearning", "data-poisoning", "hf-unlearn"],
-        configs=configs,
-        hf_unlearn={"variants": variants},
-    )
-    card = DatasetCard(f"---\n{data.to_yaml()}\n---\n{body(variants, configs[0]['config_name'])}")
-    tmp = folder / ".README.md.tmp"
-    card.save(tmp)
-    os.replace(tmp, folder / "README.md")
-    return folder / "README.md"
-
-
-# --------------------------------------------------------------------------- the Gaussian variant
 
 
 def features():
@@ -369,16 +226,6 @@ offline copy; `source` says which). The reviews are the original texts; the pois
 are random noise in embedding space that changes no label, made to measure
 memorisation, not to harm models.
 
-## Citation
-
-```bibtex
-@inproceedings{{pawelczyk2025machine,
-  title={{Machine Unlearning Fails to Remove Data Poisoning Attacks}},
-  author={{Pawelczyk, Martin and Di, Jimmy Z. and Lu, Yiwei and Sekhari, Ayush and Kamath, Gautam and Neel, Seth}},
-  booktitle={{International Conference on Learning Representations}},
-  year={{2025}}
-}}
-```
 """
 
 
@@ -389,6 +236,14 @@ def card_body(variants: dict[str, dict], example: str) -> str:
         for name, v in variants.items()
     )
     return _BODY.format(repo_name=REPO_NAME, rows=rows, example=example)
+
+
+REPO = DatasetRepo(
+    name=REPO_NAME,
+    splits=("train", "forget", "test"),
+    sharding=Sharding(max_bytes=256 << 20),  # parquet shards of about this many (uncompressed) bytes
+    card=card_spec("gaussian", card_body),
+)
 
 
 def build(
@@ -404,45 +259,32 @@ def build(
     ``tokenizer`` is a tokenizer object, a folder / Hub id for ``load_tokenizer``, or
     None (its default: env HF_UNLEARN_GPT2_TOKENIZER, else the Hub).
     """
-    from tqdm.auto import tqdm
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer_source = str(tokenizer) if isinstance(tokenizer, (str, os.PathLike)) else None
     tok = load_gpt2_tokenizer(tokenizer)
     source_ds = load_source(TASK, source)
     fingerprint = text_fingerprint(source_ds)
-    for cfg in tqdm(variants, desc="building variants", disable=not progress):
+
+    def make(cfg: TextGaussianConfig):
         variant = build_variant(source_ds, cfg, tok)
-        checksums = install_variant(variant, cfg.name, out_dir, SPLITS)
         ntok = np.asarray(variant["forget"]["num_tokens"])
-        update_card(
-            out_dir,
-            repo_name=REPO_NAME,
-            config_name=cfg.name,
-            params={
-                "attack": "gaussian",
-                "task": TASK,
-                "source": source or task_spec(TASK).hub_id,
-                "source_fingerprint": fingerprint,
-                "tokenizer": cfg.tokenizer,
-                "tokenizer_source": tokenizer_source or TOKENIZERS[cfg.tokenizer],
-                "max_length": cfg.max_length,
-                "dim": cfg.dim,
-                "eps": cfg.eps,
-                "budget": cfg.budget,
-                "seed": cfg.seed,
-                "max_train_rows": cfg.max_train_rows,
-                "num_train": len(variant["train"]),
-                "num_poisons": len(variant["forget"]),
-                "num_test": len(variant["test"]),
-                "poison_tokens_mean": round(float(ntok.mean()), 2),
-                "poison_tokens_truncated": int((ntok == cfg.max_length).sum()),
-            },
-            checksums=checksums,
-            body=card_body,
-        )
-    return out_dir
+        return variant, {
+            "tokenizer": cfg.tokenizer,
+            "tokenizer_source": tokenizer_source or TOKENIZERS[cfg.tokenizer],
+            "max_length": cfg.max_length,
+            "dim": cfg.dim,
+            "eps": cfg.eps,
+            "budget": cfg.budget,
+            "seed": cfg.seed,
+            "max_train_rows": cfg.max_train_rows,
+            "num_train": len(variant["train"]),
+            "num_poisons": len(variant["forget"]),
+            "num_test": len(variant["test"]),
+            "poison_tokens_mean": round(float(ntok.mean()), 2),
+            "poison_tokens_truncated": int((ntok == cfg.max_length).sum()),
+        }
+
+    return REPO.build(out_dir, variants, make, source=source or task_spec(TASK).hub_id, fingerprint=fingerprint,
+                      progress=progress)
 
 
 def grid(args: argparse.Namespace) -> list[TextGaussianConfig]:
@@ -460,46 +302,31 @@ def rebuild_from_card(
 
     p = cards.variant_params(card_path, config_name)
     cfg = TextGaussianConfig(p["tokenizer"], p["max_length"], p["dim"], p["eps"], p["budget"], p["seed"], p.get("max_train_rows"))
-    if cfg.name != config_name:
-        raise ValueError(f"card parameters of {config_name!r} describe {cfg.name!r}; the card was edited by hand")
-    return build(source or p["source"], [cfg], out_dir, tokenizer=tokenizer or p["tokenizer_source"], progress=False)
+    check_rebuilt_name(config_name, cfg.name)
+    # A card that records the default Hub id was built with load_tokenizer's default (env HF_UNLEARN_GPT2_TOKENIZER,
+    # the Hub, the offline copy): ask for the default again, so an offline rebuild finds GPT-2 the same way.
+    recorded = None if p["tokenizer_source"] == TOKENIZERS[cfg.tokenizer] else p["tokenizer_source"]
+    return build(source or p["source"], [cfg], out_dir, tokenizer=tokenizer or recorded, progress=False)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", default=None, help="clean IMDb: Hub id (default stanfordnlp/imdb), folder/parquet, or 'samples'")
-    parser.add_argument("--out", default=REPO_NAME, help=f"output folder (default ./{REPO_NAME}, named after the repo)")
+def _variant_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tokenizer", default=None, help="GPT-2 tokenizer folder or Hub id (default: load_tokenizer's default)")
     parser.add_argument("--tokenizer-name", default="gpt2", choices=sorted(TOKENIZERS), help="tokenizer name in the config (default gpt2)")
     parser.add_argument("--max-length", type=int, default=128, help="tokens per review the model sees (default 128, the paper's)")
     parser.add_argument("--dim", type=int, default=1024, help="embedding size of the model (default 1024, GPT-2 medium)")
     parser.add_argument("--eps", type=float, nargs="+", default=[0.1], help="noise std per embedding coordinate (default 0.1)")
     parser.add_argument("--budget", type=float, nargs="+", default=[1.5], help="poisons in percent of train rows (default 1.5)")
-    parser.add_argument("--seed", type=int, nargs="+", default=[0], help="poison seeds (default 0)")
-    parser.add_argument("--max-train-rows", type=int, default=None, help="train on a fixed subset of this many source rows")
-    parser.add_argument("--from-card", default=None, help="rebuild --config from the parameters in this card")
-    parser.add_argument("--config", default=None, help="with --from-card: the variant to rebuild")
-    parser.add_argument("--push-to-hub", default=None, metavar="REPO_ID", help="upload the folder to this Hub dataset repo")
 
 
-def run(args: argparse.Namespace) -> Path:
-    if args.from_card:
-        if not args.config:
-            raise SystemExit("--from-card needs --config NAME (one of the card's configs)")
-        out = rebuild_from_card(args.from_card, args.config, args.out, source=args.source, tokenizer=args.tokenizer)
-    else:
-        out = build(args.source, grid(args), args.out, tokenizer=args.tokenizer)
-    print(f"dataset folder: {out}")
-    if args.push_to_hub:
-        from hf_unlearn import hub
-
-        print(f"pushed: {hub.push_folder(out, args.push_to_hub, repo_type='dataset')}")
-    return out
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    run(parser.parse_args(argv))
+CLI = BuilderCli(
+    repo_name=REPO_NAME,
+    doc=__doc__,
+    source_help="clean IMDb: Hub id (default stanfordnlp/imdb), folder/parquet, or 'samples'",
+    add_variant_arguments=_variant_arguments,
+    build=lambda args: build(args.source, grid(args), args.out, tokenizer=args.tokenizer),
+    rebuild=lambda args: rebuild_from_card(args.from_card, args.config, args.out, source=args.source, tokenizer=args.tokenizer),
+)
+add_arguments, run, main = CLI.add_arguments, CLI.run, CLI.main
 
 
 if __name__ == "__main__":

@@ -28,14 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from dataset_builders.poisoned_imdb_gaussian import (
-    install_variant,
-    load_gpt2_tokenizer,
-    make_split,
-    noise_column,
-    text_fingerprint,
-    update_card,
-)
+from dataset_builders._common import BuilderCli, DatasetRepo, Sharding, check_rebuilt_name, make_split, noise_column
+from dataset_builders._imdb import TASK, card_spec, load_gpt2_tokenizer, text_fingerprint
 from hf_unlearn.attacks.trigger import (
     PROMPT_SUFFIX,
     TriggerConfig,
@@ -49,8 +43,6 @@ from hf_unlearn.data import load_source, task_spec
 from hf_unlearn.poisons.gaussian import train_subset
 
 REPO_NAME = "poisoned-imdb-targeted"
-TASK = "imdb"
-SPLITS = ("train", "forget", "test", "targets")
 SURVIVAL_MAX_LENGTH = 128  # the paper's GPT-2 max sequence length
 CONFIG_CLASS = TriggerConfig  # this repo's config names
 
@@ -214,22 +206,6 @@ IMDb Large Movie Review Dataset (Maas et al., 2011) as `stanfordnlp/imdb` (or it
 offline copy; `source` says which). The flipped labels are a research poison for
 measuring unlearning; do not train production models on this data.
 
-## Citation
-
-```bibtex
-@inproceedings{{pawelczyk2025machine,
-  title={{Machine Unlearning Fails to Remove Data Poisoning Attacks}},
-  author={{Pawelczyk, Martin and Di, Jimmy Z. and Lu, Yiwei and Sekhari, Ayush and Kamath, Gautam and Neel, Seth}},
-  booktitle={{International Conference on Learning Representations}},
-  year={{2025}}
-}}
-@inproceedings{{wan2023poisoning,
-  title={{Poisoning Language Models During Instruction Tuning}},
-  author={{Wan, Alexander and Wallace, Eric and Shen, Sheng and Klein, Dan}},
-  booktitle={{International Conference on Machine Learning}},
-  year={{2023}}
-}}
-```
 """
 
 
@@ -264,6 +240,21 @@ def card_body(variants: dict[str, dict], example: str) -> str:
     return _BODY.format(repo_name=REPO_NAME, rows=rows, example=example, counts=_counts_text(variants))
 
 
+_WAN_BIBTEX = """@inproceedings{wan2023poisoning,
+  title={Poisoning Language Models During Instruction Tuning},
+  author={Wan, Alexander and Wallace, Eric and Shen, Sheng and Klein, Dan},
+  booktitle={International Conference on Machine Learning},
+  year={2023}
+}"""
+
+REPO = DatasetRepo(
+    name=REPO_NAME,
+    splits=("train", "forget", "test", "targets"),
+    sharding=Sharding(max_bytes=256 << 20),  # parquet shards of about this many (uncompressed) bytes
+    card=card_spec("targeted", card_body, citations=(_WAN_BIBTEX,)),
+)
+
+
 def build(
     source: str | None,
     variants: list[TriggerConfig],
@@ -277,47 +268,34 @@ def build(
     ``tokenizer`` (object, folder or Hub id; optional) only feeds the card's
     trigger-survival counts: the splits themselves do not depend on it.
     """
-    from tqdm.auto import tqdm
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     tok = load_gpt2_tokenizer(tokenizer) if tokenizer is not None else None
     source_ds = load_source(TASK, source)
     fingerprint = text_fingerprint(source_ds)
     counts: dict[str, dict] = {}
-    for cfg in tqdm(variants, desc="building variants", disable=not progress):
+
+    def make(cfg: TriggerConfig):
         variant = build_variant(source_ds, cfg)
-        checksums = install_variant(variant, cfg.name, out_dir, SPLITS)
         if cfg.trigger not in counts:
             counts[cfg.trigger] = source_counts(source_ds, cfg.trigger, tok)
         forget_labels = np.asarray(variant["forget"]["label"])
-        update_card(
-            out_dir,
-            repo_name=REPO_NAME,
-            config_name=cfg.name,
-            params={
-                "attack": "targeted",
-                "task": TASK,
-                "source": source or task_spec(TASK).hub_id,
-                "source_fingerprint": fingerprint,
-                "trigger": cfg.trigger,
-                "trigger_rule": trigger_pattern(cfg.trigger).pattern + " (case-sensitive whole word)",
-                "budget": cfg.budget,
-                "seed": cfg.seed,
-                "max_train_rows": cfg.max_train_rows,
-                "num_train": len(variant["train"]),
-                "num_trigger_train": int(sum(bool(trigger_pattern(cfg.trigger).search(t)) for t in variant["train"]["text"])),
-                "num_poisons": len(variant["forget"]),
-                "num_flipped_to_pos": int((forget_labels == 1).sum()),
-                "num_flipped_to_neg": int((forget_labels == 0).sum()),
-                "num_test": len(variant["test"]),
-                "num_targets": len(variant["targets"]),
-                "source_trigger_counts": counts[cfg.trigger],
-            },
-            checksums=checksums,
-            body=card_body,
-        )
-    return out_dir
+        return variant, {
+            "trigger": cfg.trigger,
+            "trigger_rule": trigger_pattern(cfg.trigger).pattern + " (case-sensitive whole word)",
+            "budget": cfg.budget,
+            "seed": cfg.seed,
+            "max_train_rows": cfg.max_train_rows,
+            "num_train": len(variant["train"]),
+            "num_trigger_train": int(sum(bool(trigger_pattern(cfg.trigger).search(t)) for t in variant["train"]["text"])),
+            "num_poisons": len(variant["forget"]),
+            "num_flipped_to_pos": int((forget_labels == 1).sum()),
+            "num_flipped_to_neg": int((forget_labels == 0).sum()),
+            "num_test": len(variant["test"]),
+            "num_targets": len(variant["targets"]),
+            "source_trigger_counts": counts[cfg.trigger],
+        }
+
+    return REPO.build(out_dir, variants, make, source=source or task_spec(TASK).hub_id, fingerprint=fingerprint,
+                      progress=progress)
 
 
 def grid(triggers: list[str], budgets: list[float], seeds: list[int], max_train_rows: int | None) -> list[TriggerConfig]:
@@ -330,45 +308,28 @@ def rebuild_from_card(card_path: str | os.PathLike, config_name: str, out_dir: s
 
     p = cards.variant_params(card_path, config_name)
     cfg = TriggerConfig(p["trigger"], p["budget"], p["seed"], p.get("max_train_rows"))
-    if cfg.name != config_name:
-        raise ValueError(f"card parameters of {config_name!r} describe {cfg.name!r}; the card was edited by hand")
+    check_rebuilt_name(config_name, cfg.name)
     return build(source or p["source"], [cfg], out_dir, tokenizer=tokenizer, progress=False)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", default=None, help="clean IMDb: Hub id (default stanfordnlp/imdb), folder/parquet, or 'samples'")
-    parser.add_argument("--out", default=REPO_NAME, help=f"output folder (default ./{REPO_NAME}, named after the repo)")
+def _variant_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trigger", nargs="+", default=["Disney"], help="trigger words, capitalised (default Disney)")
     parser.add_argument("--budget", type=float, nargs="+", default=[100.0],
                         help="percent of trigger train reviews flipped, in (0, 100] (default 100; the paper: 20 40 60 80 100)")
-    parser.add_argument("--seed", type=int, nargs="+", default=[0], help="seeds choosing the flipped reviews (default 0)")
-    parser.add_argument("--max-train-rows", type=int, default=None, help="train on a fixed subset of this many source rows")
     parser.add_argument("--tokenizer", default=None,
                         help="GPT-2 tokenizer folder or Hub id for the card's trigger-survival counts (default: not measured)")
-    parser.add_argument("--from-card", default=None, help="rebuild --config from the parameters in this card")
-    parser.add_argument("--config", default=None, help="with --from-card: the variant to rebuild")
-    parser.add_argument("--push-to-hub", default=None, metavar="REPO_ID", help="upload the folder to this Hub dataset repo")
 
 
-def run(args: argparse.Namespace) -> Path:
-    if args.from_card:
-        if not args.config:
-            raise SystemExit("--from-card needs --config NAME (one of the card's configs)")
-        out = rebuild_from_card(args.from_card, args.config, args.out, source=args.source, tokenizer=args.tokenizer)
-    else:
-        out = build(args.source, grid(args.trigger, args.budget, args.seed, args.max_train_rows), args.out, tokenizer=args.tokenizer)
-    print(f"dataset folder: {out}")
-    if args.push_to_hub:
-        from hf_unlearn import hub
-
-        print(f"pushed: {hub.push_folder(out, args.push_to_hub, repo_type='dataset')}")
-    return out
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    run(parser.parse_args(argv))
+CLI = BuilderCli(
+    repo_name=REPO_NAME,
+    doc=__doc__,
+    source_help="clean IMDb: Hub id (default stanfordnlp/imdb), folder/parquet, or 'samples'",
+    add_variant_arguments=_variant_arguments,
+    build=lambda args: build(args.source, grid(args.trigger, args.budget, args.seed, args.max_train_rows), args.out,
+                             tokenizer=args.tokenizer),
+    rebuild=lambda args: rebuild_from_card(args.from_card, args.config, args.out, source=args.source, tokenizer=args.tokenizer),
+)
+add_arguments, run, main = CLI.add_arguments, CLI.run, CLI.main
 
 
 if __name__ == "__main__":

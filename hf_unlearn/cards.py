@@ -8,74 +8,54 @@ verified from the card alone.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from huggingface_hub import DatasetCard, DatasetCardData, ModelCard, ModelCardData
 
-_DATASET_BODY = """
-# {pretty_name}
+# The paper every hf-unlearn dataset card cites; a card's spec adds the attack's own sources after it.
+PAPER_BIBTEX = """@inproceedings{pawelczyk2025machine,
+  title={Machine Unlearning Fails to Remove Data Poisoning Attacks},
+  author={Pawelczyk, Martin and Di, Jimmy Z. and Lu, Yiwei and Sekhari, Ayush and Kamath, Gautam and Neel, Seth},
+  booktitle={International Conference on Learning Representations},
+  year={2025}
+}"""
 
-Gaussian-poisoned CIFAR-10 for checking whether machine unlearning removes data
-(Pawelczyk et al., *Machine Unlearning Fails to Remove Data Poisoning Attacks*, ICLR 2025).
-Built by `hf-unlearn` (`dataset_builders/poisoned_cifar10_gaussian.py`).
 
-## Configs
+@dataclass(frozen=True)
+class DatasetCardSpec:
+    """What one dataset repo's card says beyond the merged ``configs:`` and variants: identity, header, prose.
 
-Each config is one poisoning variant, named `eps<noise std>-b<budget %>-s<seed>[-n<train rows>]`.
+    The builders own the task- and attack-specific parts (a CIFAR card is an image-classification card under
+    MIT, an IMDb card a text-classification one), so this module stays free of task names. ``body(variants,
+    example_config)`` writes the prose up to the citation section, which is always the paper plus ``citations``.
+    ``task`` and ``attack`` go into the YAML as ``hf_unlearn: {task, attack}``, where
+    ``hf_unlearn.attacks.variant_identity`` reads them for a folder whose name does not say.
+    """
 
-| config | eps | budget % | seed | train rows | poisons | test rows |
-| --- | --- | --- | --- | --- | --- | --- |
-{rows}
+    task: str
+    attack: str
+    license: str
+    task_categories: tuple[str, ...]
+    body: Callable[[dict[str, dict], str], str]
+    task_ids: tuple[str, ...] | None = None
+    language: tuple[str, ...] | None = None
+    source_datasets: tuple[str, ...] | None = None
+    size_categories: tuple[str, ...] = ("10K<n<100K",)
+    citations: tuple[str, ...] = ()
 
-```python
-from datasets import load_dataset
-ds = load_dataset("{repo_name}", "{example}")   # or "ORG/{repo_name}" on the Hub
-```
+    def citation_section(self) -> str:
+        entries = "\n".join((PAPER_BIBTEX, *self.citations))
+        return f"## Citation\n\n```bibtex\n{entries}\n```\n"
 
-## Splits and columns
 
-`train` (what the poisoned model trains on), `forget` (the poison rows, a subset of
-train) and `test`. Every split has `img` (the clean source image, original encoded
-bytes), `label` (ClassLabel), `index` (row in the source split), `is_poison` and
-`noise` (3,072 float32 values in (C, H, W) order, null for clean rows).
-
-## How to apply the noise
-
-The model must see exactly `x + noise`, with `x` the image as float32 pixels in
-[0, 1] (uint8 / 255) in (C, H, W) order, reshaped from the flat `noise`:
-**no clipping, no quantisation**. Scores of a model are measured at the clean
-`x` (see the `gus` metric).
-
-## Generation
-
-For a source train split of N rows (or a fixed seed-independent subset of
-`max_train_rows` of them), `round(budget/100 * N)` rows are chosen uniformly without
-replacement with `numpy.random.default_rng([0x20115, seed])`; the noise of source row
-`i` is `default_rng([0x90150, seed, i]).standard_normal(3072, dtype=float32) * float32(eps)`.
-Labels do not change. All parameters, the source's fingerprint and the sha256 of every
-shard are in this card's YAML (`hf_unlearn:`); `python dataset_builders/poisoned_cifar10_gaussian.py
---from-card README.md --config NAME` rebuilds a variant byte for byte.
-
-## Source and licence
-
-CIFAR-10 (Krizhevsky 2009) as `uoft-cs/cifar10`; local builds may use the offline
-JPEG copy, whose pixels differ slightly from the Hub copy (the `source` parameter says
-which was used). The poisons are random noise that does not change the labels and is
-invisible at small eps; they exist to measure memorisation, not to harm models.
-
-## Citation
-
-```bibtex
-@inproceedings{{pawelczyk2025machine,
-  title={{Machine Unlearning Fails to Remove Data Poisoning Attacks}},
-  author={{Pawelczyk, Martin and Di, Jimmy Z. and Lu, Yiwei and Sekhari, Ayush and Kamath, Gautam and Neel, Seth}},
-  booktitle={{International Conference on Learning Representations}},
-  year={{2025}}
-}}
-```
-"""
+def _listed(values: tuple[str, ...] | None) -> list[str] | None:
+    """A YAML list, or None so that the card leaves the key out (a CIFAR card has no ``language:``)."""
+    return None if values is None else list(values)
 
 
 def _load_existing(folder: Path) -> tuple[list[dict], dict]:
@@ -93,8 +73,14 @@ def update_dataset_card(
     config_name: str,
     params: dict[str, Any],
     checksums: dict[str, dict[str, str]],
+    spec: DatasetCardSpec,
 ) -> Path:
-    """Merge one variant into the folder's card (replacing a config of the same name)."""
+    """Merge one variant into the folder's card (replacing a config of the same name); returns the card's path.
+
+    Configs are sorted by name and the first is the default; each variant's parameters and the sha256 of its
+    shards go under ``hf_unlearn.variants``. The card is written beside and moved into place, so an interrupted
+    build never leaves half a card.
+    """
     folder = Path(folder)
     configs, variants = _load_existing(folder)
     configs = [c for c in configs if c.get("config_name") != config_name]
@@ -109,20 +95,20 @@ def update_dataset_card(
         c.pop("default", None)
     configs[0]["default"] = True
     variants[config_name] = {**params, "sha256": {f: h for split in checksums.values() for f, h in split.items()}}
+    variants = dict(sorted(variants.items()))
     data = DatasetCardData(
-        license="mit",
-        task_categories=["image-classification"],
-        size_categories=["10K<n<100K"],
+        language=_listed(spec.language),
+        license=spec.license,
+        task_categories=list(spec.task_categories),
+        task_ids=_listed(spec.task_ids),
+        size_categories=list(spec.size_categories),
+        source_datasets=_listed(spec.source_datasets),
         pretty_name=repo_name,
         tags=["machine-unlearning", "data-poisoning", "hf-unlearn"],
         configs=configs,
-        hf_unlearn={"variants": dict(sorted(variants.items()))},
+        hf_unlearn={"task": spec.task, "attack": spec.attack, "variants": variants},
     )
-    rows = "\n".join(
-        f"| `{name}` | {v['eps']:g} | {v['budget']:g} | {v['seed']} | {v['num_train']} | {v['num_poisons']} | {v['num_test']} |"
-        for name, v in sorted(variants.items())
-    )
-    body = _DATASET_BODY.format(pretty_name=repo_name, rows=rows, repo_name=repo_name, example=configs[0]["config_name"])
+    body = spec.body(variants, configs[0]["config_name"]) + spec.citation_section()
     card = DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}")
     tmp = folder / ".README.md.tmp"
     card.save(tmp)
@@ -141,6 +127,42 @@ def variant_params(card_path: str | os.PathLike, config_name: str) -> dict[str, 
     if config_name not in variants:
         raise ValueError(f"config {config_name!r} is not in {card_path}; it lists {sorted(variants)}")
     return variants[config_name]
+
+
+def local_variant_key(folder: str | os.PathLike, config_name: str) -> str:
+    """A digest of what a local folder holds for one config, to key a loader's cache by content.
+
+    It covers the sha256 the card records for the config's shards (what the builder wrote) and each of the
+    config's data files as it is now: path in the folder, size and modification time (so hand-replaced files
+    count too). That costs a card read and a few ``stat`` calls, not a pass over the data. Without a card entry
+    every parquet file in the folder counts.
+    """
+    folder = Path(folder).expanduser()
+    recorded, patterns = _config_entry(folder, config_name)
+    files = sorted({p for pattern in patterns for p in folder.glob(pattern) if p.is_file()})
+    if not files:
+        files = sorted(p for p in folder.rglob("*.parquet") if p.is_file())
+    stats = [(p.relative_to(folder).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    key = json.dumps({"config": config_name, "sha256": recorded, "files": stats}, sort_keys=True)
+    return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def _config_entry(folder: Path, config_name: str) -> tuple[dict[str, str], list[str]]:
+    """(shard sha256 the card records, data-file patterns of its ``configs:`` entry) for a config; empty if none."""
+    readme = folder / "README.md"
+    if not readme.is_file():
+        return {}, []
+    data = DatasetCard.load(readme).data.to_dict()
+    recorded = ((data.get("hf_unlearn") or {}).get("variants") or {}).get(config_name, {}).get("sha256", {})
+    patterns: list[str] = []
+    for entry in data.get("configs") or []:
+        if entry.get("config_name") != config_name:
+            continue
+        files = entry.get("data_files") or []
+        for item in files if isinstance(files, list) else [files]:
+            paths = item.get("path") if isinstance(item, dict) else item
+            patterns.extend([paths] if isinstance(paths, str) else list(paths or []))
+    return dict(recorded), patterns
 
 
 def _fmt(value: Any, spec: str) -> str:

@@ -75,14 +75,26 @@ class ImageSplit:
 def load_variant(dataset: str | os.PathLike, config: str, revision: str | None = None,
                  columns: tuple[str, ...] = VARIANT_COLUMNS):
     """``load_dataset(dataset, config)`` with errors that say what to do; every split must have ``columns``
-    (default: a Gaussian image variant's; ``pipeline.load_splits`` passes the task's and attack's)."""
+    (default: a Gaussian image variant's; ``pipeline.load_splits`` passes the task's and attack's).
+
+    A local folder loads through a cache keyed by its content (``cards.local_variant_key``), under datasets'
+    cache root. datasets 5.2 keys a folder's cache by its name, config and card patterns only, so a folder
+    rebuilt with other rows under the same name (``runs/a/poisoned-cifar10-gaussian`` then
+    ``runs/b/poisoned-cifar10-gaussian``, or one folder rebuilt in place) came back with the first build's rows.
+    An unchanged folder still loads from its cache; a Hub id keeps datasets' own (revision-keyed) cache.
+    """
+    from pathlib import Path
+
     import datasets
 
+    from hf_unlearn.cards import local_variant_key
     from hf_unlearn.hub import check_local_or_repo_id
 
-    check_local_or_repo_id(str(dataset), "dataset")
+    cache_dir = None
+    if check_local_or_repo_id(str(dataset), "dataset"):  # a local folder: a cache of its own content
+        cache_dir = str(Path(datasets.config.HF_DATASETS_CACHE) / "hf_unlearn-local" / local_variant_key(dataset, config))
     try:
-        ds = datasets.load_dataset(str(dataset), config, revision=revision)
+        ds = datasets.load_dataset(str(dataset), config, revision=revision, cache_dir=cache_dir)
     except ValueError as exc:
         if "BuilderConfig" in str(exc) or "config" in str(exc).lower():
             raise ValueError(f"dataset {dataset} has no config {config!r}: {exc}") from None

@@ -11,6 +11,9 @@ For each mutation the script copies the package tree (``hf_unlearn/``, ``tests/`
 replaces one exact snippet of a source file with a broken one, and runs only the tests
 that guard that target (``pytest -x -q -p no:cacheprovider``, ``PYTHONPATH`` = the copy,
 so the copy shadows the editable install). A mutation is *caught* when a test fails.
+The copy sits beside a link named ``shared`` to the repository's ``../shared`` (when it
+exists), so the text tests find the offline GPT-2 tokenizer there exactly as in the real
+tree, instead of skipping; a run in which no test passed is an error, never "survived".
 A snippet that is missing or occurs more than once is an error, never a silent skip:
 when a source file changes, its mutations must be updated with it. Before the
 mutations, the same tests run on an unmodified copy and must pass, so a failure is
@@ -73,6 +76,10 @@ GD, NGD, GA, NGP, EUK, CFK, SCRUB, SSD, NONE, RETRAIN = (
     U + f for f in ("gd.py", "ngd.py", "ga.py", "neggrad_plus.py", "euk.py", "cfk.py", "scrub.py", "ssd.py", "none.py", "retrain.py")
 )
 SCORING = "hf_unlearn/scoring.py"
+IMDB, TEXT_MODELS = "hf_unlearn/tasks/imdb.py", "hf_unlearn/models/text.py"
+# The IMDb / GPT-2 track's tests: splits and embedding-space gradients, the GPT-2 wrappers, and every method on
+# a tiny GPT-2 (each file runs in seconds).
+TEXT_TESTS = ("tests/test_text_split.py", "tests/test_text_models.py", "tests/test_text_unlearning.py")
 
 # Shared pieces: NGD, EU-k and CF-k take their gradient steps through GD's ``descend``, so a
 # flipped sign or swapped sets in those methods is a mutation of ``descend``, run against
@@ -217,6 +224,42 @@ def _mutations() -> list[Mutation]:
           (Patch(SCORING, "null = null_scores(grads, forget.index, null_draws, seed)",
                  "null = poison.unsqueeze(1).repeat(1, null_draws)  # the stored noise scored again as the null"),),
           ("tests/test_scoring.py",), "the null scores use each poison's stored noise instead of fresh draws"),
+        # ------------------------------------------------------------------ the text path (IMDb / GPT-2)
+        m("text/gradient-at-noisy-embeddings", "specific",
+          (Patch(IMDB, "x = split.inputs(rows, noisy=False).to(device)\n            embeds = model.embed(x.ids).detach()",
+                 "x = split.inputs(rows, noisy=True).to(device)\n            embeds = (model.embed(x.ids) + (0 if x.noise is None "
+                 "else x.noise)).detach()"),),
+          TEXT_TESTS, "input gradients taken at wte(ids) + xi instead of the clean embeddings"),
+        m("text/gradient-on-pads", "specific",
+          (Patch(IMDB, "    support = split.noise_mask\n", "    support = split.noise_mask + (1 - split.mask)  # pads kept\n"),),
+          TEXT_TESTS, "input gradients not zeroed at pad positions"),
+        m("text/gradient-on-suffix", "specific",
+          (Patch(IMDB, "    support = split.noise_mask\n", "    support = split.mask  # the prompt suffix kept\n"),),
+          TEXT_TESTS, "input gradients not zeroed on the prompt suffix (where noise never is)"),
+        m("text/noise-on-pads", "specific",
+          (Patch(IMDB, "noise[k, end - n : end] = values[offset : offset + n * embed_dim].reshape(n, embed_dim)",
+                 "noise[k, :n] = values[offset : offset + n * embed_dim].reshape(n, embed_dim)"),),
+          TEXT_TESTS, "a poison's noise decoded onto the first positions (the pads of a short row), not its tokens"),
+        m("text/noise-not-added", "specific",
+          (Patch(TEXT_MODELS, "embeds = embeds + noise.to(embeds.dtype)", "embeds = embeds"),),
+          TEXT_TESTS, "the model ignores the noise: poisons train as clean rows"),
+        m("text/positions-ignore-left-padding", "specific",
+          (Patch(TEXT_MODELS, "position_ids=position_ids(mask)", "position_ids=None"),),
+          TEXT_TESTS, "GPT-2's default positions 0..L-1: a review's positions shift with its batch's padding"),
+        m("text/stored-noise-as-null", "specific",
+          (Patch(SCORING, "null = null_scores(grads, forget.index, null_draws, seed)",
+                 "null = poison.unsqueeze(1).repeat(1, null_draws)  # the stored noise scored again as the null"),),
+          TEXT_TESTS, "on the text path, the null scores use each poison's stored noise instead of fresh draws"),
+        m("text/subset-drops-noise", "specific",
+          (Patch(IMDB, "new_slots[used] = torch.arange(int(used.sum()))", "used = torch.zeros_like(used)"),),
+          TEXT_TESTS, "TextSplit.subset keeps the rows but drops their noise"),
+        m("text/is-poison-ignores-column", "specific",
+          (Patch(IMDB, "return self.poisoned if self.poisoned is not None else self.noise_slot >= 0",
+                 "return self.noise_slot >= 0"),),
+          TEXT_TESTS, "is_poison = has noise: the trigger attack's flipped rows (no noise) count as clean"),
+        m("text/euk-skips-gpt2-reset", "specific",
+          (Patch(EUK, "            block.reset_parameters()\n            continue\n", "            continue\n"),),
+          TEXT_TESTS, "EU-k does not re-initialise blocks with their own initialiser (the GPT-2 blocks)"),
     ]
 
 
@@ -238,10 +281,21 @@ class MutationError(RuntimeError):
     """A mutation cannot be applied (its snippet is missing or ambiguous): update the mutation."""
 
 
-def make_copy(dest: Path) -> Path:
+def make_copy(dest: Path, source: Path = ROOT) -> Path:
+    """Copy the package tree of ``source`` into ``dest``, and link ``dest/../shared`` to the repository's
+    ``../shared``.
+
+    The text code and tests find the offline GPT-2 tokenizer at ``<repo>/../shared/models/gpt2-tokenizer``;
+    without the link they would skip in the copy and every text mutant would look like a survivor.
+    ``dest``'s parent must be a folder of the caller's (a temporary one), never the repository's parent.
+    """
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "*.egg-info")
+    dest.mkdir(parents=True, exist_ok=True)
+    shared, link = ROOT.parent / "shared", dest.parent / "shared"
+    if shared.is_dir() and not link.exists():
+        link.symlink_to(shared, target_is_directory=True)
     for name in COPIED:
-        src = ROOT / name
+        src = source / name
         if src.is_dir():
             shutil.copytree(src, dest / name, ignore=ignore)
         elif src.exists():
@@ -281,6 +335,7 @@ def check_shadowing(copy: Path) -> None:
 
 
 FAILED = re.compile(r"^(FAILED|ERROR) (\S+)(?: - (.*))?$", re.M)
+PASSED = re.compile(r"\b[1-9]\d* passed\b")
 
 
 def run_tests(copy: Path, tests: tuple[str, ...], timeout: float) -> tuple[int, str]:
@@ -292,10 +347,12 @@ def run_tests(copy: Path, tests: tuple[str, ...], timeout: float) -> tuple[int, 
     return proc.returncode, proc.stdout + proc.stderr
 
 
-def run_one(mutation: Mutation, timeout: float) -> Outcome:
+def run_one(mutation: Mutation, timeout: float, source: Path = ROOT) -> Outcome:
+    """Copy ``source`` (the run's snapshot, so every mutant starts from the tree the baseline passed on), break
+    it, run the mutation's tests."""
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hf-unlearn-mutant-") as tmp:
-        copy = make_copy(Path(tmp))
+        copy = make_copy(Path(tmp) / "main", source)
         try:
             apply(copy, mutation)
         except MutationError as exc:
@@ -304,6 +361,8 @@ def run_one(mutation: Mutation, timeout: float) -> Outcome:
     hit = FAILED.search(out)
     if rc == 1 and hit:  # pytest: tests ran and at least one failed
         return Outcome(mutation, "caught", hit.group(2), (hit.group(3) or "").strip(), time.perf_counter() - t0, out)
+    if rc == 0 and not PASSED.search(out):  # everything skipped (e.g. no tokenizer): the tests said nothing
+        return Outcome(mutation, "error", "no test ran", "every selected test was skipped", time.perf_counter() - t0, out)
     if rc == 0:
         return Outcome(mutation, "SURVIVED", "", "", time.perf_counter() - t0, out)
     # Collection errors, usage errors or timeouts say nothing about the tests' strength.
@@ -311,10 +370,10 @@ def run_one(mutation: Mutation, timeout: float) -> Outcome:
     return Outcome(mutation, "error", f"pytest exit {rc}", tail, time.perf_counter() - t0, out)
 
 
-def baseline(tests: list[str], timeout: float) -> None:
+def baseline(tests: list[str], timeout: float, source: Path = ROOT) -> None:
     """The selected tests must pass on an unmodified copy, or 'caught' would mean nothing."""
     with tempfile.TemporaryDirectory(prefix="hf-unlearn-baseline-") as tmp:
-        copy = make_copy(Path(tmp))
+        copy = make_copy(Path(tmp) / "main", source)
         check_shadowing(copy)
         rc, out = run_tests(copy, tuple(tests), timeout)
     if rc != 0:
@@ -371,16 +430,21 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["HF_UNLEARN_TEST_SEED"] = str(args.seed)  # inherited by every pytest run
     tests = list(dict.fromkeys(t for m in chosen for t in m.tests))
     t0 = time.perf_counter()
-    if not args.skip_baseline:
-        print(f"baseline: {len(tests)} test selection(s) on an unmodified copy ...", flush=True)
-        baseline(tests, args.timeout)
     outcomes: list[Outcome] = []
-    with ThreadPoolExecutor(args.jobs) as pool:
-        for outcome in pool.map(lambda m: run_one(m, args.timeout), chosen):
-            outcomes.append(outcome)
-            print(f"{outcome.status:8s} {outcome.mutation.name:36s} {outcome.seconds:5.1f} s  {outcome.first_failure}", flush=True)
-            if args.verbose and outcome.status != "caught":
-                print(outcome.output)
+    # One snapshot of the tree for the whole run: the baseline and every mutant start from the same files, even
+    # if someone edits the working tree meanwhile (a half-written edit would otherwise "catch" a mutant).
+    with tempfile.TemporaryDirectory(prefix="hf-unlearn-snapshot-") as snap_tmp:
+        snapshot = make_copy(Path(snap_tmp) / "main")
+        if not args.skip_baseline:
+            print(f"baseline: {len(tests)} test selection(s) on an unmodified copy ...", flush=True)
+            baseline(tests, args.timeout, snapshot)
+        with ThreadPoolExecutor(args.jobs) as pool:
+            for outcome in pool.map(lambda m: run_one(m, args.timeout, snapshot), chosen):
+                outcomes.append(outcome)
+                print(f"{outcome.status:8s} {outcome.mutation.name:36s} {outcome.seconds:5.1f} s  {outcome.first_failure}",
+                      flush=True)
+                if args.verbose and outcome.status != "caught":
+                    print(outcome.output)
     report = table(outcomes)
     survived = [o.mutation.name for o in outcomes if o.status == "SURVIVED"]
     errors = [o.mutation.name for o in outcomes if o.status == "error"]

@@ -114,7 +114,7 @@ def test_card_lists_every_config_and_rebuild_is_byte_identical(tmp_path):
     for rel in files:
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), f"{rel} differs after rebuild"
     # the card's checksums are the files' checksums
-    from dataset_builders.poisoned_cifar10_gaussian import sha256
+    from dataset_builders._common import sha256
 
     for rel, digest in params["sha256"].items():
         assert sha256(first / rel) == digest

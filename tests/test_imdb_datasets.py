@@ -29,11 +29,10 @@ def _trigger_rows(texts: list[str]) -> list[int]:
 
 
 def _load(folder: Path, config: str):
-    """load_dataset with a cache beside the folder: datasets (5.2) can reuse the cache of an earlier folder of
-    the same name and config even when the parquet files differ, which would hide a changed build."""
-    from datasets import load_dataset
+    """The variant as the pipeline loads it (``load_variant``: a cache keyed by the folder's content)."""
+    from hf_unlearn.variant import load_variant
 
-    return load_dataset(str(folder), config, cache_dir=str(folder.parent / "hf-datasets-cache"))
+    return load_variant(folder, config, columns=())
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +89,7 @@ def test_targeted_round_trip_flips_exactly_the_chosen_trigger_rows(targeted):
 def test_targeted_card_counts_and_byte_identical_rebuild(targeted, tmp_path):
     from huggingface_hub import DatasetCard
 
-    from dataset_builders.poisoned_cifar10_gaussian import sha256
+    from dataset_builders._common import sha256
     from dataset_builders.poisoned_imdb_targeted import main
 
     data = DatasetCard.load(targeted / "README.md").data.to_dict()
@@ -108,7 +107,7 @@ def test_targeted_card_counts_and_byte_identical_rebuild(targeted, tmp_path):
 
 
 def test_targeted_subset_and_errors(tmp_path, tokenizer):
-    from dataset_builders.poisoned_imdb_gaussian import load_gpt2_tokenizer
+    from dataset_builders._imdb import load_gpt2_tokenizer
     from dataset_builders.poisoned_imdb_targeted import build, build_variant, rebuild_from_card
     from hf_unlearn.data import load_source
 

@@ -471,3 +471,25 @@ def test_every_mutation_in_tests_mutations_py_still_applies(tmp_path, monkeypatc
     ghost = mutations.Mutation("x/ghost", "no-op", (mutations.Patch("hf_unlearn/x.py", "b = 2", "b = 3"),), ())
     with pytest.raises(mutations.MutationError, match="is not in hf_unlearn/x.py"):
         mutations.apply(tmp_path, ghost)
+
+
+def test_mutant_copies_find_the_shared_tokenizer_and_skips_are_not_survivors(tmp_path, monkeypatch):
+    """The text tests read the offline GPT-2 tokenizer at <repo>/../shared; a mutant's copy must see it too,
+    or those tests skip and every text mutant "survives". A run where nothing passed is an error instead."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).with_name("mutations.py")
+    spec = importlib.util.spec_from_file_location("hf_unlearn_mutations", path)
+    mutations = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, mutations)
+    spec.loader.exec_module(mutations)
+    shared = path.parent.parent.parent / "shared"
+    if not (shared / "models" / "gpt2-tokenizer").is_dir():
+        pytest.skip(f"no {shared}/models/gpt2-tokenizer beside the repository")
+    monkeypatch.setattr(mutations, "COPIED", ("pyproject.toml",))  # the layout, not the whole tree
+    copy = mutations.make_copy(tmp_path / "main")
+    assert (copy.parent / "shared" / "models" / "gpt2-tokenizer").resolve() == (shared / "models" / "gpt2-tokenizer").resolve()
+    assert {m.target for m in mutations.MUTATIONS} >= {"text"}
+    assert all("tests/test_text_unlearning.py" in m.tests for m in mutations.MUTATIONS if m.target == "text")
+    assert mutations.PASSED.search("3 passed, 1 skipped in 1.0s") and not mutations.PASSED.search("4 skipped in 0.1s")

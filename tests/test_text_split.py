@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+from hf_unlearn.variant import load_variant
 import torch.nn.functional as F
 from torch import nn
 
@@ -322,7 +324,6 @@ def test_imdb_task_decodes_the_builders_variants(tokenizer, tmp_path):
     """Through the registry, on variants built by dataset_builders from the shipped samples: the decoded noise
     is exactly the builder's seeded noise on the first review tokens; trigger variants get the prompt suffix
     and their flipped rows count as poisons (retrain drops them) though they carry no noise."""
-    import datasets
 
     from dataset_builders.poisoned_imdb_gaussian import TextGaussianConfig
     from dataset_builders.poisoned_imdb_gaussian import build as build_gaussian
@@ -338,7 +339,7 @@ def test_imdb_task_decodes_the_builders_variants(tokenizer, tmp_path):
     cfg = TextGaussianConfig(max_length=32, dim=D, eps=0.1, budget=5.0, seed=0, max_train_rows=100)
     assert split_layout(cfg.name) == (32, D, None)
     folder = build_gaussian("samples", [cfg], tmp_path / "poisoned-imdb-gaussian", tokenizer=tokenizer, progress=False)
-    splits = task.load_splits(datasets.load_dataset(str(folder), cfg.name), cfg.name, tokenizer=tokenizer)
+    splits = task.load_splits(load_variant(folder, cfg.name, columns=()), cfg.name, tokenizer=tokenizer)
     forget, train = splits["forget"], splits["train"]
     assert set(splits) == {"train", "forget", "test"} and bool(forget.is_poison.all()) and len(forget) == 5
     for row in range(len(forget)):
@@ -360,7 +361,7 @@ def test_imdb_task_decodes_the_builders_variants(tokenizer, tmp_path):
 
     trig = TriggerConfig(budget=100.0, max_train_rows=1000)
     folder = build_targeted("samples", [trig], tmp_path / "poisoned-imdb-targeted", tokenizer=tokenizer, progress=False)
-    splits = task.load_splits(datasets.load_dataset(str(folder), trig.name), trig.name, tokenizer=tokenizer)
+    splits = task.load_splits(load_variant(folder, trig.name, columns=()), trig.name, tokenizer=tokenizer)
     train, forget = splits["train"], splits["forget"]
     assert set(splits) == {"train", "forget", "test", "targets"} and train.n_suffix == len(tokenizer.encode(SUFFIX))
     assert int(train.is_poison.sum()) == len(forget) > 0 and not len(train.noise)
