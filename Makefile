@@ -27,6 +27,8 @@ bench: setup
 	$(BIN)/python benchmarks/bench_train.py
 	$(BIN)/python benchmarks/bench_unlearn_overhead.py
 	$(BIN)/python benchmarks/bench_leaderboard.py
+	HF_UNLEARN_GPT2_TOKENIZER=$${HF_UNLEARN_GPT2_TOKENIZER:-../shared/models/gpt2-tokenizer} $(BIN)/python benchmarks/text_scoring.py --threads 1
+	HF_UNLEARN_GPT2_TOKENIZER=$${HF_UNLEARN_GPT2_TOKENIZER:-../shared/models/gpt2-tokenizer} $(BIN)/python benchmarks/text_training.py --threads 1
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

@@ -28,3 +28,19 @@ def environment() -> str:
     import torch
 
     return f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, {platform.machine()}"
+
+
+def sync(device: str) -> None:
+    """Wait for queued GPU work, so a timer measures the work and not its launch."""
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def add_gpt2_arguments(parser) -> None:
+    """The tiny GPT-2 both text benchmarks build (hf_unlearn.models.text), and its review length."""
+    parser.add_argument("--n-layer", type=int, default=2)
+    parser.add_argument("--n-embd", type=int, default=64)
+    parser.add_argument("--n-head", type=int, default=2)
+    parser.add_argument("--tokens", type=int, default=128, help="max_length: tokens per review, left-padded")

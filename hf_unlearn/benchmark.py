@@ -38,7 +38,6 @@ import yaml
 
 from hf_unlearn.config import PRESETS_DIR, PipelineConfig, apply_overrides, from_dict, load_preset
 
-METRICS = ("test_accuracy", "gus", "tpr_at_fpr_0.01", "tpr_at_fpr_0.001")
 # The selection rule's tolerance: a setting qualifies if its validation-slice accuracy is at
 # most this far below the poisoned model's (2 points, fixed before any result).
 TUNING_ACCURACY_TOLERANCE = 0.02
@@ -141,21 +140,38 @@ def _record_key(r: Mapping[str, Any]) -> tuple:
 # ----------------------------------------------------------------------------- tuning
 def select_setting(cells: list[Mapping[str, float]], original_accuracy: float,
                    tolerance: float = TUNING_ACCURACY_TOLERANCE) -> int:
-    """The index of the selected grid cell; each cell has ``validation_accuracy`` and ``gus``.
+    """The index of the selected grid cell; each cell has ``validation_accuracy`` and ``gus`` (or,
+    for attacks without a Gaussian score, ``evidence``: see ``poison_evidence``).
 
     The rule (fixed before any result, docs/unlearning.md "Tuning"): among cells whose
     validation-slice accuracy is at least ``original_accuracy - tolerance``, the one with
-    the smallest |GUS| (the null is 0; a large negative GUS is as detectable as a large
-    positive one), ties broken by the higher validation accuracy, then grid order; if no
-    cell qualifies, the one with the highest validation accuracy (then grid order).
+    the least poison evidence (|GUS|: the null is 0, and a large negative GUS is as detectable
+    as a large positive one), ties broken by the higher validation accuracy, then grid order;
+    if no cell qualifies, the one with the highest validation accuracy (then grid order).
     Only data a method may see enter: the retain slice it was denied and the forget set.
     """
     if not cells:
         raise ValueError("select_setting needs at least one grid cell")
     ok = [i for i, c in enumerate(cells) if c["validation_accuracy"] >= original_accuracy - tolerance - 1e-12]
     if ok:
-        return min(ok, key=lambda i: (abs(cells[i]["gus"]), -cells[i]["validation_accuracy"], i))
+        return min(ok, key=lambda i: (_evidence(cells[i]), -cells[i]["validation_accuracy"], i))
     return min(range(len(cells)), key=lambda i: (-cells[i]["validation_accuracy"], i))
+
+
+def poison_evidence(metrics: Mapping[str, Any]) -> float:
+    """What tuning minimises, from data a method may see: |GUS| on the forget set for Gaussian poisons;
+    otherwise the accuracy on the forget set with the labels it was trained on (for the trigger attack
+    the flipped labels: how much of the poisoning the model still reproduces). The trigger's own
+    success is measured on test reviews, which tuning must not look at."""
+    if metrics.get("gus") is not None:
+        return abs(float(metrics["gus"]))
+    if metrics.get("forget_accuracy") is not None:
+        return float(metrics["forget_accuracy"])
+    raise ValueError(f"no poison evidence in metrics {sorted(metrics)}: need 'gus' or 'forget_accuracy'")
+
+
+def _evidence(cell: Mapping[str, Any]) -> float:
+    return float(cell["evidence"]) if "evidence" in cell else abs(float(cell["gus"]))
 
 
 def grid_name(method: str, grid: list[dict[str, Any]]) -> str:
@@ -361,11 +377,11 @@ def _tune_variant(cfg: BenchmarkConfig, grids: Mapping[str, list[dict[str, Any]]
                     by_key[key] = row
                     m = row["record"]["metrics"]
                     print(f"tuning {variant} {method} b={budget:g} s={seed} {setting}: validation accuracy "
-                          f"{row['validation_accuracy']:.3f} (original {original:.3f}), GUS {m['gus']:.2f}, "
+                          f"{row['validation_accuracy']:.3f} (original {original:.3f}), {_headline(m)}, "
                           f"{time.perf_counter() - t0:.1f} s", flush=True)
                 rows.append(by_key[key])
-            pick = select_setting([{"validation_accuracy": r["validation_accuracy"], "gus": r["record"]["metrics"]["gus"]}
-                                   for r in rows], original)
+            pick = select_setting([{"validation_accuracy": r["validation_accuracy"],
+                                    "evidence": poison_evidence(r["record"]["metrics"])} for r in rows], original)
             total = float(sum(r["record"]["compute_used"] for r in rows))
             for i, r in enumerate(rows):
                 r["record"]["tuning"] = {"grid": name, "setting": grid[i], "selected": i == pick, "tuning_compute": total}
@@ -389,13 +405,13 @@ def _write_tuning(out: Path, variant: str, selections: Mapping[tuple[str, float]
              f"Selection rule ({TUNING_ACCURACY_TOLERANCE * 100:g} points): `hf_unlearn.benchmark.select_setting`. "
              "Validation accuracy is on the retain slice held out of unlearning; the poisoned model's is "
              f"{next(iter(selections.values()))['original_accuracy']:.3f}." if selections else "", "",
-             "| method | budget | setting | validation acc | GUS | compute | selected |",
+             "| method | budget | setting | validation acc | poison evidence (abs GUS; else forget acc) | compute | selected |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for (method, budget), sel in selections.items():
         for row in sel["rows"]:
             rec = row["record"]
             lines.append(f"| {LABELS.get(method, method)} | {budget:g} | {json.dumps(rec['tuning']['setting'])} "
-                         f"| {row['validation_accuracy']:.3f} | {rec['metrics']['gus']:.2f} | {rec['compute_used']:.4g} "
+                         f"| {row['validation_accuracy']:.3f} | {poison_evidence(rec['metrics']):.3f} | {rec['compute_used']:.4g} "
                          f"| {'**yes**' if rec['tuning']['selected'] else ''} |")
         lines.append(f"| {LABELS.get(method, method)} | {budget:g} | tuning compute (all cells) | | | "
                      f"{sel['tuning_compute']:.4g} | |")
@@ -431,18 +447,117 @@ def _preset_name(preset) -> str:
 
 
 # ----------------------------------------------------------------------------- summary
+# What the summary shows is chosen by the metrics the records carry, not by an attack name: a record
+# with ``gus`` is summarised as Gaussian poisons are (GUS, TPR@FPR), one with ``target_success`` as a
+# targeted attack is (target success and its gap to Retrain's); anything else falls back to its own
+# numeric metrics. Test accuracy and compute are always shown.
+@dataclass(frozen=True)
+class Column:
+    """One summary column: ``metric``, a key of the records' metrics, or (``derived``) one ``summarize`` adds."""
+
+    metric: str
+    title: str
+    digits: int = 3
+    signed: bool = False  # print "+0.012" (a gap), not "0.012"
+    derived: bool = False  # computed from the summary (the gap to Retrain), not read from the records
+
+
+@dataclass(frozen=True)
+class SummaryView:
+    """How records carrying metric ``requires`` are tabulated, plotted next to test accuracy and explained.
+
+    ``headline`` is the poison-removal metric of Figure 2 (lower is better); ``chance`` is where perfect
+    unlearning puts it when that is a known constant (TPR@FPR=a: a), else None, and then Retrain's value
+    is the goal (``gap_to_retrain`` adds the difference to it as a column). ``note`` is the report's
+    sentence on how to read the headline.
+    """
+
+    requires: str
+    columns: tuple[Column, ...]
+    headline: str
+    headline_title: str  # axis / legend wording, e.g. "TPR @ FPR=0.01"
+    headline_short: str  # the "No unlearning: ..." legend entry
+    chance: float | None = None
+    gap_to_retrain: bool = False
+    note: tuple[str, ...] = ()
+
+
+GAP_SUFFIX = "_gap_to_retrain"
+VIEWS: tuple[SummaryView, ...] = (
+    SummaryView(
+        requires="gus",
+        columns=(Column("gus", "GUS", 2), Column("tpr_at_fpr_0.01", "TPR@1%"), Column("tpr_at_fpr_0.001", "TPR@0.1%")),
+        headline="tpr_at_fpr_0.01", headline_title="TPR @ FPR=0.01", headline_short="TPR", chance=0.01,
+        note=("TPR@1% near 0.01 means the",
+              "poisons are indistinguishable from fresh noise (perfect unlearning); GUS near 0 likewise."),
+    ),
+    SummaryView(
+        requires="target_success",
+        columns=(Column("target_success", "target success"),
+                 Column("target_success" + GAP_SUFFIX, "Δ target success vs Retrain", signed=True, derived=True)),
+        headline="target_success", headline_title="target success", headline_short="target success",
+        gap_to_retrain=True,
+        note=("Target success is the share of the",
+              "targets split predicted as the attacker's label; perfect unlearning reaches Retrain's value, so the",
+              "Δ column (mean minus Retrain's mean, same variant) should be near 0."),
+    ),
+)
+# Metrics never tabulated by the fallback view: the split accuracies and counts are context, not results.
+_CONTEXT_METRICS = ("test_accuracy", "retain_accuracy", "forget_accuracy", "validation_accuracy")
+
+
+def _fallback_view(metrics: Iterable[str]) -> SummaryView:
+    """A view for records no entry of VIEWS describes: every numeric result metric, the first as headline."""
+    names = [m for m in metrics if m not in _CONTEXT_METRICS and not m.startswith("num_")]
+    if not names:
+        return SummaryView(requires="", columns=(), headline="", headline_title="", headline_short="")
+    return SummaryView(requires="", columns=tuple(Column(m, m) for m in names), headline=names[0],
+                       headline_title=names[0], headline_short=names[0])
+
+
+def record_view(metrics: Mapping[str, Any]) -> SummaryView:
+    """The view of one record's ``metrics`` (the first of VIEWS whose metric it carries, else the fallback)."""
+    for view in VIEWS:
+        if metrics.get(view.requires) is not None:
+            return view
+    return _fallback_view(k for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def _stats_view(rows) -> SummaryView:
+    """The view of a summary's rows (one variant): from which metric columns hold numbers."""
+    def present(metric: str) -> bool:
+        return f"{metric}_mean" in rows and bool(rows[f"{metric}_mean"].notna().any())
+
+    for view in VIEWS:
+        if present(view.requires):
+            return view
+    known = {"test_accuracy", "compute_used", "compute_fraction"} | {c.metric for v in VIEWS for c in v.columns}
+    return _fallback_view(c[: -len("_mean")] for c in rows.columns
+                          if c.endswith("_mean") and c[: -len("_mean")] not in known and present(c[: -len("_mean")]))
+
+
 def summarize(records: Iterable[Mapping[str, Any]], training_costs: Mapping[str, float] | None = None):
-    """DataFrame: one row per (variant, method, budget) with mean and std over seeds of the headline numbers."""
+    """DataFrame: one row per (variant, method, budget) with mean and std over seeds of each record's view's
+    metrics (test accuracy first, then e.g. GUS and TPRs, or target success), compute, and for views with
+    ``gap_to_retrain`` the headline's gap to Retrain (difference of the means, std NaN)."""
     import numpy as np
     import pandas as pd
 
+    records = list(records)
+    metrics: list[str] = ["test_accuracy"]
+    gap_views: list[SummaryView] = []
+    for r in records:
+        view = record_view(r["metrics"])
+        metrics += [c.metric for c in view.columns if not c.derived and c.metric not in metrics]
+        if view.gap_to_retrain and view not in gap_views:
+            gap_views.append(view)
     rows = []
     for r in records:
         m = r["metrics"]
         cost = (training_costs or {}).get(r["dataset"]["config"])
         rows.append({
             "variant": r["dataset"]["config"], "method": r["method"], "budget": r["budget_fraction"], "seed": r["seed"],
-            **{k: np.nan if m.get(k) is None else float(m[k]) for k in METRICS},
+            **{k: np.nan if m.get(k) is None else float(m[k]) for k in metrics},
             "compute_used": float(r["compute_used"]),
             "compute_fraction": float(r["compute_used"]) / cost if cost else np.nan,
         })
@@ -453,43 +568,79 @@ def summarize(records: Iterable[Mapping[str, Any]], training_costs: Mapping[str,
     order = {m: i for i, m in enumerate(LABELS)}
     stats = df.groupby(["variant", "method", "budget"], sort=False).agg(
         n=("seed", "nunique"),
-        **{f"{k}_{s}": (k, s) for k in (*METRICS, "compute_used", "compute_fraction") for s in ("mean", "std")},
+        **{f"{k}_{s}": (k, s) for k in (*metrics, "compute_used", "compute_fraction") for s in ("mean", "std")},
     ).reset_index()
+    for view in gap_views:
+        retrain = stats[stats["method"] == "retrain"].groupby("variant")[f"{view.headline}_mean"].mean()
+        stats[f"{view.headline}{GAP_SUFFIX}_mean"] = stats[f"{view.headline}_mean"] - stats["variant"].map(retrain)
+        stats[f"{view.headline}{GAP_SUFFIX}_std"] = np.nan
     stats["_order"] = stats["method"].map(lambda m: order.get(m, len(order)))
     stats = stats.sort_values(["variant", "_order", "budget"], key=lambda s: s.astype(str) if s.name == "budget" else s)
     return stats.drop(columns="_order").reset_index(drop=True)
 
 
-def _pm(mean: float, std: float, digits: int = 3) -> str:
+def _pm(mean: float, std: float, digits: int = 3, signed: bool = False) -> str:
     if math.isnan(mean):
         return "n/a"
-    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    head = f"{mean:+.{digits}f}" if signed else f"{mean:.{digits}f}"
+    return head if math.isnan(std) else f"{head} ± {std:.{digits}f}"
 
 
 def format_summary(stats) -> str:
-    """Markdown table: mean ± std over seeds (one seed: the mean alone)."""
-    head = ("| variant | method | budget | seeds | test acc | GUS | TPR@1% | TPR@0.1% | compute (fwd-eq.) | compute / training |\n"
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    lines = [head]
-    for _, r in stats.iterrows():
-        lines.append(
-            f"| {r['variant']} | {LABELS.get(r['method'], r['method'])} | {r['budget']} | {r['n']} "
-            f"| {_pm(r['test_accuracy_mean'], r['test_accuracy_std'])} | {_pm(r['gus_mean'], r['gus_std'], 2)} "
-            f"| {_pm(r['tpr_at_fpr_0.01_mean'], r['tpr_at_fpr_0.01_std'])} "
-            f"| {_pm(r['tpr_at_fpr_0.001_mean'], r['tpr_at_fpr_0.001_std'])} "
-            f"| {r['compute_used_mean']:.4g} | {_pm(r['compute_fraction_mean'], r['compute_fraction_std'])} |"
-        )
-    return "\n".join(lines)
+    """Markdown table: mean ± std over seeds (one seed: the mean alone). Columns follow the rows' view
+    (``SummaryView``): test accuracy, the view's columns, compute; variants of different views get one
+    table each, in order of first appearance."""
+    if stats.empty:
+        return "no records"
+    tables: dict[SummaryView, list[str]] = {}
+    for variant in stats["variant"].unique():
+        sub = stats[stats["variant"] == variant]
+        view = _stats_view(sub)
+        lines = tables.setdefault(view, [_header(view)])
+        for _, r in sub.iterrows():
+            cells = [_pm(r[f"{c.metric}_mean"], r[f"{c.metric}_std"], c.digits, c.signed) for c in view.columns]
+            lines.append(
+                f"| {r['variant']} | {LABELS.get(r['method'], r['method'])} | {r['budget']} | {r['n']} "
+                f"| {_pm(r['test_accuracy_mean'], r['test_accuracy_std'])} | {' | '.join(cells)}{' ' if cells else ''}"
+                f"| {r['compute_used_mean']:.4g} | {_pm(r['compute_fraction_mean'], r['compute_fraction_std'])} |"
+            )
+    return "\n\n".join("\n".join(lines) for lines in tables.values())
+
+
+def _header(view: SummaryView) -> str:
+    titles = ["variant", "method", "budget", "seeds", "test acc", *(c.title for c in view.columns),
+              "compute (fwd-eq.)", "compute / training"]
+    return f"| {' | '.join(titles)} |\n|{' --- |' * len(titles)}"
+
+
+def _reference(rows, method: str, metric: str) -> float | None:
+    ref = rows[rows["method"] == method]
+    return float(ref[f"{metric}_mean"].iloc[0]) if len(ref) and not math.isnan(ref[f"{metric}_mean"].iloc[0]) else None
+
+
+def _goal_line(ax, view: SummaryView, rows, fpr: float, color: str) -> None:
+    """Where perfect unlearning puts the headline: the chance level (Gaussian: the FPR), else Retrain's value."""
+    if view.chance is not None:
+        ax.axhline(fpr, color=color, lw=1.2, ls="--", label=f"FPR = {fpr:g} (perfect unlearning)")
+    elif view.gap_to_retrain and (goal := _reference(rows, "retrain", view.headline)) is not None:
+        ax.axhline(goal, color=color, lw=1.2, ls="--", label=f"Retrain: {view.headline_short} (perfect unlearning)")
+
+
+def _unit_range(rows, metrics: Iterable[str]) -> bool:
+    values = [v for m in metrics for v in rows[f"{m}_mean"].dropna()]
+    return all(0 <= v <= 1 for v in values)
 
 
 def figure(stats, variant: str, path: str | os.PathLike, fpr: float = 0.01) -> str:
-    """Figure 2 of the paper: per method, test accuracy and TPR@FPR=0.01 bars (± std over seeds), one panel per
-    budget; No unlearning as solid lines, the FPR level as a dashed line (where perfect unlearning sits)."""
+    """Figure 2 of the paper: per method, test accuracy and the attack's headline metric (TPR@FPR=0.01 for
+    Gaussian poisons, target success for targeted ones) as bars (± std over seeds), one panel per budget;
+    No unlearning as solid lines, where perfect unlearning sits dashed (the FPR level, or Retrain's value)."""
     from hf_unlearn.plots import _pyplot
 
     plt = _pyplot()
     sub = stats[stats["variant"] == variant]
-    ref = sub[sub["method"] == "none"]
+    view = _stats_view(sub)
+    head = view.headline
     budgets = [b for b in sub["budget"].unique() if b != "-"] or ["-"]
     fig, axes = plt.subplots(1, len(budgets), figsize=(max(5.0, 0.7 * len(sub["method"].unique()) + 2) * len(budgets), 3.8),
                              squeeze=False, sharey=True)
@@ -499,14 +650,17 @@ def figure(stats, variant: str, path: str | os.PathLike, fpr: float = 0.01) -> s
         w = 0.38
         ax.bar([i - w / 2 for i in x], rows["test_accuracy_mean"], w, yerr=rows["test_accuracy_std"].fillna(0),
                color="tab:blue", capsize=3, label="test accuracy")
-        ax.bar([i + w / 2 for i in x], rows["tpr_at_fpr_0.01_mean"], w, yerr=rows["tpr_at_fpr_0.01_std"].fillna(0),
-               color="tab:orange", capsize=3, label="TPR @ FPR=0.01")
-        if len(ref):
-            ax.axhline(float(ref["test_accuracy_mean"].iloc[0]), color="tab:blue", lw=1.2, label="No unlearning: accuracy")
-            ax.axhline(float(ref["tpr_at_fpr_0.01_mean"].iloc[0]), color="tab:orange", lw=1.5, label="No unlearning: TPR")
-        ax.axhline(fpr, color="tab:orange", lw=1.2, ls="--", label=f"FPR = {fpr:g} (perfect unlearning)")
+        if head:
+            ax.bar([i + w / 2 for i in x], rows[f"{head}_mean"], w, yerr=rows[f"{head}_std"].fillna(0),
+                   color="tab:orange", capsize=3, label=view.headline_title)
+        if (acc := _reference(sub, "none", "test_accuracy")) is not None:
+            ax.axhline(acc, color="tab:blue", lw=1.2, label="No unlearning: accuracy")
+        if head and (ref := _reference(sub, "none", head)) is not None:
+            ax.axhline(ref, color="tab:orange", lw=1.5, label=f"No unlearning: {view.headline_short}")
+        _goal_line(ax, view, sub, fpr, "tab:orange")
         ax.set_xticks(list(x), [LABELS.get(m, m) for m in rows["method"]], rotation=30, ha="right")
-        ax.set_ylim(0, 1.05)
+        if _unit_range(sub, ["test_accuracy", *([head] if head else [])]):
+            ax.set_ylim(0, 1.05)
         ax.set_title(f"{variant}, budget {budget}" if budget != "-" else variant, fontsize=9)
     axes[0][0].set_ylabel("mean ± std over seeds")
     axes[0][-1].legend(fontsize=7, loc="upper right")
@@ -517,14 +671,18 @@ def figure(stats, variant: str, path: str | os.PathLike, fpr: float = 0.01) -> s
 
 
 def sweep_figure(stats, variant: str, path: str | os.PathLike, fpr: float = 0.01) -> str:
-    """Figure 8 of the paper, as a sweep: test accuracy and TPR@FPR=0.01 against the budget, one line per
-    method (± std over seeds); No unlearning and Retrain as horizontal lines, the FPR level dashed."""
+    """Figure 8 of the paper, as a sweep: test accuracy and the attack's headline metric (TPR@FPR=0.01, or
+    target success) against the budget, one line per method (± std over seeds); No unlearning and Retrain
+    as horizontal lines, the chance level (Gaussian: the FPR) dashed."""
     from hf_unlearn.plots import _pyplot
 
     plt = _pyplot()
     sub = stats[stats["variant"] == variant]
+    view = _stats_view(sub)
+    title = f"TPR @ FPR={fpr:g}" if view.chance is not None else view.headline_title
+    panels = [("test_accuracy", "test accuracy")] + ([(view.headline, title)] if view.headline else [])
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
-    for ax, metric, title in ((axes[0], "test_accuracy", "test accuracy"), (axes[1], "tpr_at_fpr_0.01", f"TPR @ FPR={fpr:g}")):
+    for ax, (metric, name) in zip(axes, panels):
         for method in sub["method"].unique():
             rows = sub[sub["method"] == method]
             if method in ("none", "retrain"):
@@ -534,10 +692,12 @@ def sweep_figure(stats, variant: str, path: str | os.PathLike, fpr: float = 0.01
             rows = rows.sort_values("budget", key=lambda b: b.astype(float))
             ax.errorbar(rows["budget"].astype(float), rows[f"{metric}_mean"], yerr=rows[f"{metric}_std"].fillna(0),
                         marker="o", ms=3, capsize=2, lw=1, label=LABELS.get(method, method))
-        if metric.startswith("tpr"):
+        if metric == view.headline and view.chance is not None:
             ax.axhline(fpr, color="grey", lw=1, ls="--", label=f"FPR = {fpr:g} (perfect unlearning)")
-        ax.set(xlabel="budget (fraction of the training cost)", title=f"{variant}: {title}", ylim=(0, 1.05))
-    axes[1].legend(fontsize=7, loc="upper right")
+        ax.set(xlabel="budget (fraction of the training cost)", title=f"{variant}: {name}")
+        if _unit_range(sub, [metric]):
+            ax.set_ylim(0, 1.05)
+    axes[len(panels) - 1].legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
@@ -546,7 +706,8 @@ def sweep_figure(stats, variant: str, path: str | os.PathLike, fpr: float = 0.01
 
 def write_report(records: list[dict[str, Any]], output_dir: str | os.PathLike, *,
                  training_costs: Mapping[str, float] | None = None, title: str = "hf-unlearn benchmark") -> dict[str, str]:
-    """summary.csv, summary.md, one figure per variant and report.md from the records."""
+    """summary.csv, summary.md, one figure per variant and report.md from the records (any attack: the
+    columns and the plotted metric follow the records' metrics, ``SummaryView``)."""
     import torch
 
     out = Path(output_dir)
@@ -560,12 +721,16 @@ def write_report(records: list[dict[str, Any]], output_dir: str | os.PathLike, *
     (out / "summary.md").write_text(table + "\n")
     paths.update(summary=str(out / "summary.md"), csv=str(out / "summary.csv"))
     figures = []
+    views: list[SummaryView] = []
     for variant in stats["variant"].unique():
+        sub = stats[stats["variant"] == variant]
+        views += [v for v in [_stats_view(sub)] if v not in views]
         figures.append(figure(stats, variant, out / f"figure_{variant}.png"))
         paths[f"figure_{variant}"] = figures[-1]
-        if len({b for b in stats[stats["variant"] == variant]["budget"] if b != "-"}) > 1:
+        if len({b for b in sub["budget"] if b != "-"}) > 1:
             figures.append(sweep_figure(stats, variant, out / f"sweep_{variant}.png"))
             paths[f"sweep_{variant}"] = figures[-1]
+    notes = [line for v in views for line in v.note]
     seeds = sorted({r["seed"] for r in records})
     versions = records[0].get("versions", {})
     report = [
@@ -574,8 +739,8 @@ def write_report(records: list[dict[str, Any]], output_dir: str | os.PathLike, *
         "Compute is counted in forward-equivalents per example (forward 1, forward+backward 3); each iterative",
         "method runs until the first step that would exceed `budget x training cost` (its record's `stopped_by`",
         "says what ended it; SSD is one-shot). No unlearning and Retrain are",
-        "references: not budgeted, Retrain's compute is one more full training. TPR@1% near 0.01 means the",
-        "poisons are indistinguishable from fresh noise (perfect unlearning); GUS near 0 likewise.", "",
+        " ".join(["references: not budgeted, Retrain's compute is one more full training.", *notes[:1]]),
+        *notes[1:], "",
         table, "",
         *[f"![{Path(f).stem}]({Path(f).name})" for f in figures], "",
         *(["Settings were tuned before the sweep: every grid cell, the selection rule and the tuning compute",

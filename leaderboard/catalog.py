@@ -11,9 +11,19 @@ id; a local folder only when the operator sets ``LEADERBOARD_ALLOW_LOCAL=1``
 (never inferred: a Hub-shaped id is never looked up as a relative path).
 
 For each variant the catalog also knows its forget-split size, ``num_poisons``
-(claims must match it): from the card's ``dataset_info`` split sizes when
-present, else by counting the rows of the variant's ``forget`` parquet files
-from their footers with pyarrow (metadata only; nothing is unpickled).
+(claims must match it), and for targeted variants the size of the ``targets``
+split, ``num_targets`` (``target_success`` is a share of those rows): from the
+card's ``dataset_info`` split sizes when present, else by counting the rows of
+the variant's parquet files from their footers with pyarrow (metadata only;
+nothing is unpickled), else from the card's ``hf_unlearn.variants`` entry.
+
+Cards written by ``dataset_builders`` state what they hold
+(``hf_unlearn: {task, attack, variants: {...}}``, e.g. ``imdb``/``targeted`` for
+``poisoned-imdb-targeted``). When they do, it must agree with the key the
+operator configured (a CIFAR card under ``imdb/targeted`` is a configuration
+error, not a source of public variants), and a variant whose own entry names
+another task or attack is skipped. Cards without the statement (older CIFAR
+ones) are read as before.
 """
 
 from __future__ import annotations
@@ -53,6 +63,7 @@ class PublicVariant:
     config: str  # the variant's config name in the card
     num_poisons: int | None  # the forget split's size; None when the card and files could not tell
     revision: str | None  # the repo revision the card was read at (None for folders / unpinned)
+    num_targets: int | None = None  # targeted variants: the targets split's size (None: unknown or no such split)
 
 
 def _names_list(names: Iterable[str], limit: int = 20) -> str:
@@ -121,16 +132,28 @@ def _split_sizes(card: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     return out
 
 
-def _forget_patterns(config: Mapping[str, Any]) -> list[str]:
+def _split_patterns(config: Mapping[str, Any], split: str) -> list[str]:
     files = config.get("data_files")
     if isinstance(files, dict):
         files = [{"split": k, "path": v} for k, v in files.items()]
     patterns: list[str] = []
     for item in files if isinstance(files, list) else []:
-        if isinstance(item, dict) and item.get("split") == "forget":
+        if isinstance(item, dict) and item.get("split") == split:
             path = item.get("path")
             patterns += [path] if isinstance(path, str) else [p for p in path or [] if isinstance(p, str)]
     return patterns
+
+
+def _check_stated_track(repo: str, task: str, attack: str, stated: Mapping[str, Any]) -> None:
+    """The card's own ``hf_unlearn: {task, attack}`` (when stated) must be the configured ``task/attack``."""
+    said = {k: stated.get(k) for k in ("task", "attack") if isinstance(stated.get(k), str)}
+    wrong = {k: v for k, v in said.items() if v != {"task": task, "attack": attack}[k]}
+    if wrong:
+        states = "/".join(shown(said.get(k, "?"), 30) for k in ("task", "attack"))
+        raise CatalogError(
+            f"dataset card of {repo} states hf_unlearn task/attack {states}, but it is configured as {task}/{attack}; "
+            f"fix LEADERBOARD_DATASETS (e.g. {said.get('task', task)}/{said.get('attack', attack)}={repo})"
+        )
 
 
 def _parquet_rows(path: str | os.PathLike) -> int:
@@ -210,7 +233,7 @@ class Catalog:
 
     @classmethod
     def _variants_from_card(
-        cls, task: str, attack: str, repo: str, revision: str | None, card_bytes: bytes, count_forget: Any
+        cls, task: str, attack: str, repo: str, revision: str | None, card_bytes: bytes, count_rows: Any
     ) -> tuple[list[PublicVariant], list[str]]:
         try:
             card = _front_matter(card_bytes.decode("utf-8"))
@@ -220,19 +243,33 @@ class Catalog:
         if not isinstance(configs, list) or not configs:
             raise CatalogError(f"dataset card of {repo} lists no 'configs:'; a public dataset must list its variants")
         sizes = _split_sizes(card)
-        extra = card.get("hf_unlearn", {}).get("variants", {}) if isinstance(card.get("hf_unlearn"), dict) else {}
+        stated = card.get("hf_unlearn") if isinstance(card.get("hf_unlearn"), dict) else {}
+        _check_stated_track(repo, task, attack, stated)
+        extra = stated.get("variants") if isinstance(stated.get("variants"), dict) else {}
         found, problems = [], []
         for config in configs[:MAX_CONFIGS]:
             name = config.get("config_name") if isinstance(config, dict) else None
             if not isinstance(name, str) or not VARIANT_RE.match(name):
                 problems.append(f"{repo}: config name {shown(name)} is not a plain ASCII variant name; skipped")
                 continue
-            num = sizes.get(name, {}).get("forget")
-            if num is None:
-                num = count_forget(name, _forget_patterns(config))
-            if num is None and isinstance(extra.get(name), dict) and isinstance(extra[name].get("num_poisons"), int):
-                num = extra[name]["num_poisons"]
-            found.append(PublicVariant(task, attack, repo, name, num, revision))
+            own = extra.get(name) if isinstance(extra.get(name), dict) else {}
+            other = [f"{k} {shown(own[k], 30)}" for k, want in (("task", task), ("attack", attack))
+                     if isinstance(own.get(k), str) and own[k] != want]
+            if other:
+                problems.append(f"{repo}: variant {name} states {' and '.join(other)}, not {task}/{attack}; skipped")
+                continue
+
+            def size(split: str, count_key: str) -> int | None:
+                num = sizes.get(name, {}).get(split)
+                patterns = _split_patterns(config, split)
+                if num is None and patterns:
+                    num = count_rows(name, patterns)
+                if num is None and isinstance(own.get(count_key), int) and not isinstance(own[count_key], bool):
+                    num = own[count_key]
+                return num
+
+            found.append(PublicVariant(task, attack, repo, name, size("forget", "num_poisons"), revision,
+                                       size("targets", "num_targets")))
         if len(configs) > MAX_CONFIGS:
             problems.append(f"{repo}: more than {MAX_CONFIGS} configs; the rest are ignored")
         return found, problems

@@ -160,6 +160,7 @@ def _checked_text() -> str:
 
 
 CHECKED = _checked_text()
+UNSUPPORTED_TEXT = "unverified (verification not available)"  # plain text of the badge of an "unsupported" row
 NOT_CHECKED = "Not checked: the method and the budget (claims of the submitter)."
 
 
@@ -185,6 +186,11 @@ def badge(status: str, *, note: str = "", scored: str = "", variant: str = "", i
     if status in ("pending", "queued", "verifying"):
         return tooltip(f"⏳ {status}", f"A checkpoint was named; verification is {status}. "
                                       "See the Status tab."), status
+    if status == "unsupported":
+        # A checkpoint was named on a task/attack the verifier cannot score yet (e.g. IMDb's GPT-2): the row is an
+        # unverified claim, not a refuted one, and must not read as verified.
+        reason = note or "checkpoint verification is not available for this task/attack yet"
+        return tooltip("unverified", f"{reason}. The numbers are the submitter's claim."), UNSUPPORTED_TEXT
     if status.startswith("partly verified"):
         return tooltip(md_text(status), f"{status}: only some seeds were re-scored; {note}"), status
     # No tooltip: "unverified" is the common case (explained in the About tab), and 500 tooltips weigh ~40 kB.

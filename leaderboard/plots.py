@@ -48,13 +48,16 @@ def _empty(plt, message: str):
     return fig
 
 
+_CI_COLUMNS = {"tpr1": "tpr1_ci", "target_success": "target_success_ci"}  # removal metric -> its 95% half-width
+
+
 def tradeoff_figure(rows: pd.DataFrame, attack: str | None):
     plt = _pyplot()
     column, label, ideal = removal_metric(attack)
     if rows.empty or column is None or rows[column].isna().all():
         return _empty(plt, "no rows with a removal metric in this selection")
     fig, ax = plt.subplots(figsize=(7, 4.6))
-    ci_col = "tpr1_ci" if column == "tpr1" else None
+    ci_col = _CI_COLUMNS.get(column)
     methods = list(dict.fromkeys(rows["method_label"]))[:MAX_METHODS]
     palette = [c for i, c in enumerate(plt.get_cmap("tab20").colors) if i not in (2, 3)]  # orange marks chance
     for i, name in enumerate(methods):
@@ -103,7 +106,7 @@ def figure2_bars(rows: pd.DataFrame, attack: str | None):
         acc.append(a)
         acc_ci.append(a_ci)
         if column is not None:
-            r, r_ci = _pooled(part, column, "tpr1_ci" if column == "tpr1" else None)
+            r, r_ci = _pooled(part, column, _CI_COLUMNS.get(column))
             rem.append(r)
             rem_ci.append(r_ci)
     x = np.arange(len(methods))

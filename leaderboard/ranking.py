@@ -2,8 +2,9 @@
 
 Rows are one per (submission, task, attack, variant, method, budget): the
 record's seeds are averaged and a 95% interval is attached: with one seed, a
-Wilson interval from ``num_poisons`` for TPR and 1.96 * ``gus_stderr`` for
-GUS, none for accuracy; with several, a t interval over the seeds, for TPR
+Wilson interval from ``num_poisons`` for TPR (from ``num_targets`` for target
+success, when the record gives it) and 1.96 * ``gus_stderr`` for GUS, none for
+accuracy; with several, a t interval over the seeds, for TPR, target success
 and GUS combined (root sum of squares) with that one-seed interval, since all
 seeds score the same poisons (and copies of one result cannot shrink it). A record whose checkpoint
 the verifier re-scored (``verified``) shows the *recomputed* numbers.
@@ -71,7 +72,7 @@ _T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2
 # metric in the record -> short column name in the table
 _METRIC_ALIASES = {"tpr_at_fpr_0.01": "tpr1", "tpr_at_fpr_0.001": "tpr01"}
 _SHOWN_METRICS = ("test_accuracy", "retain_accuracy", "forget_accuracy", "gus", "gus_stderr", "tpr_at_fpr_0.01",
-                  "tpr_at_fpr_0.001", "auc", "target_success", "num_poisons", "num_nulls")
+                  "tpr_at_fpr_0.001", "auc", "target_success", "num_poisons", "num_nulls", "num_targets")
 
 
 def method_label(method: str) -> str:
@@ -221,7 +222,7 @@ def _group_statuses(frame: pd.DataFrame) -> pd.Series:
 
 GROUP_KEYS = ["submission_id", "task", "attack", "variant", "method", "budget"]
 _MEAN_COLUMNS = ["test_accuracy", "retain_accuracy", "forget_accuracy", "gus", "gus_stderr", "tpr1", "tpr01", "auc",
-                 "target_success", "num_poisons", "num_nulls", "compute"]
+                 "target_success", "num_poisons", "num_nulls", "num_targets", "compute"]
 
 
 def _shortfall_bounds(d_removal: pd.Series, removal_ci: pd.Series, d_acc: pd.Series, acc_ci: pd.Series
@@ -297,7 +298,10 @@ def summarize(frame: pd.DataFrame, references: Any = None, catalog: Any = None) 
     gus_floor = (1.96 * out["gus_stderr"]).to_numpy(dtype=float)
     gus_spread = (t * out["gus_std"] / root_n).to_numpy(dtype=float)
     out["gus_ci"] = np.where(many, np.sqrt(gus_spread**2 + np.nan_to_num(gus_floor) ** 2), gus_floor)
-    out["target_success_ci"] = np.where(many, t * out["target_success_std"] / root_n, np.nan)
+    # Target success is a share of the num_targets rows of the targets split: the same Wilson floor as a TPR.
+    wilson_t = wilson_halfwidth(out["target_success"].to_numpy(), out["num_targets"].to_numpy())
+    spread_t = (t * out["target_success_std"] / root_n).to_numpy(dtype=float)
+    out["target_success_ci"] = np.where(many, np.sqrt(spread_t**2 + np.nan_to_num(wilson_t) ** 2), wilson_t)
     extra = out["n_models"] - 1
     out["model"] = np.where(extra > 0, out["model"] + " (+" + extra.astype(str) + " more)", out["model"])
     extra = out["n_checkpoints"] - 1

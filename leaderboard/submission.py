@@ -362,12 +362,39 @@ def check_dataset_id(where: str, record: Mapping[str, Any], variant: Any) -> Non
         )
 
 
+def _check_targets(where: str, metrics: Mapping[str, Any], variant: Any) -> None:
+    """``num_targets`` against the public variant, and ``target_success`` on its grid (see ``check_claims``)."""
+    targets, expected = metrics.get("num_targets"), getattr(variant, "num_targets", None)
+    if targets is not None:
+        if float(targets) != int(targets) or targets < 1:
+            raise SubmissionError(f"{where}: metrics.num_targets = {_shown(targets)}: expected a whole number >= 1")
+        targets = int(targets)
+        if expected is not None and targets != expected:
+            raise SubmissionError(
+                f"{where}: metrics.num_targets = {targets}, but variant {variant.config!r} has {expected} targets "
+                "(its targets split); score on the public variant"
+            )
+    elif expected is not None and metrics.get("target_success") is not None:
+        # Its interval (and the grid below) come from it: a public-variant claim gives it.
+        raise SubmissionError(f"{where}: metrics.num_targets is missing; variant {variant.config!r} has {expected}")
+    n = targets if targets is not None else expected
+    success = metrics.get("target_success")
+    if n is not None and success is not None and abs(success * n - round(success * n)) > TPR_GRID_TOLERANCE * n:
+        raise SubmissionError(
+            f"{where}: metrics.target_success = {_shown(success)} is not a multiple of 1/num_targets = 1/{n}: "
+            "it is the share of the targets split classified as the attacker wanted"
+        )
+
+
 def check_claims(where: str, record: Mapping[str, Any], variant: Any = None) -> None:
     """Checks that make a claim impossible rather than merely unusual, against the counts and the variant.
 
     * ``num_poisons`` and ``num_nulls`` are whole numbers, ``num_poisons`` >= 1 and, when the public
       variant's forget size is known, equal to it (else at most ``MAX_POISONS``);
     * every TPR is a multiple of 1/num_poisons (within ``TPR_GRID_TOLERANCE``): it is a share of poisons;
+    * ``num_targets`` (targeted attacks, e.g. IMDb's trigger) is a whole number >= 1, equal to the public
+      variant's ``targets`` split size when the catalog knows it, and ``target_success`` is a multiple of
+      1/num_targets: it is the share of those rows classified as the attacker wanted;
     * ``num_nulls`` is a multiple of num_poisons (null draws per poison) in [num_poisons,
       MAX_NULLS_PER_POISON * num_poisons] and at most ``MAX_NULLS``;
     * a TPR at an FPR below 1/num_nulls is null (that FPR cannot be resolved);
@@ -435,6 +462,7 @@ def check_claims(where: str, record: Mapping[str, Any], variant: Any = None) -> 
             raise SubmissionError(
                 f"{where}: scoring.null_draws = {draws} but metrics.num_nulls / num_poisons = {nulls / poisons:g}"
             )
+    _check_targets(where, metrics, variant)
     stderr = metrics.get("gus_stderr")
     if stderr is not None:
         if poisons is None:

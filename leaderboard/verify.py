@@ -33,7 +33,8 @@ summation order differs between machines); TPR@FPR one step of
 
 Each record ends ``verified``, ``mismatch`` (differences stored), ``failed``
 (not scored: the reason is stored, without any path of this machine) or
-``unsupported`` (no scorer or pinned architecture for that task/attack yet).
+``unsupported`` (no scorer or pinned architecture for that task/attack yet, e.g. IMDb's GPT-2:
+``unsupported_reason`` says so; the row then ranks as an unverified claim, never as verified).
 The document is signed with ``leaderboard.attest.sign`` when a verifier key
 is configured.
 """
@@ -134,6 +135,26 @@ class VerifyLimits:
 
 
 DEFAULT_LIMITS = VerifyLimits()
+
+
+def supported_tracks() -> list[str]:
+    """The task/attack pairs whose checkpoints this verifier can re-score (a scorer and a pinned network)."""
+    return [f"{t}/{a}" for t in sorted(TASK_NUM_CLASSES) for a in SUPPORTED_ATTACKS]
+
+
+def unsupported_reason(task: str, attack: str) -> str:
+    """Why a checkpoint on ``task``/``attack`` cannot be re-scored here, or "" when it can.
+
+    Why a status of its own: the scorer and the pinned architecture exist only for ResNet-18 on CIFAR-10
+    Gaussian variants. A GPT-2 checkpoint for IMDb must not be loaded as a ResNet (it would fail obscurely or,
+    worse, be compared on the wrong metrics), and its row must not look refuted either: it stays an unverified
+    claim, ranked like any record without a checkpoint, never as verified.
+    """
+    if task in TASK_NUM_CLASSES and attack in SUPPORTED_ATTACKS:
+        return ""
+    what = f"task {task}" if task not in TASK_NUM_CLASSES else f"the {attack} attack of {task}"
+    return (f"checkpoint verification is not available for {what} yet (supported: {', '.join(supported_tracks())}); "
+            "the row is shown as an unverified claim")
 
 
 # --------------------------------------------------------------------------------------------- comparing
@@ -524,8 +545,9 @@ def verify_submission(
                 variant = catalog.get(task, attack, variant_name)
                 source, local_dataset, shown = _dataset_source(variant.repo, allow_local)
                 entry.update(dataset=shown, config=variant.config, dataset_revision=variant.revision)
-                if attack not in SUPPORTED_ATTACKS or task not in TASK_NUM_CLASSES:
-                    entry.update(status="unsupported", reason=f"no scorer or pinned network for {task}/{attack} yet")
+                unsupported = unsupported_reason(task, attack)
+                if unsupported:
+                    entry.update(status="unsupported", reason=unsupported)
                     continue
                 draws = null_draws_for(record["metrics"], variant.num_poisons, limits)
                 entry["null_draws"] = draws
@@ -660,6 +682,6 @@ def public_datasets_from_env(value: str | None = None) -> dict[str, str] | None:
 
 __all__ = [
     "DEFAULT_LIMITS", "TOLERANCES", "VerificationNotConfigured", "VerificationRefused", "VerifyLimits", "compare",
-    "null_draws_for", "public_reason", "run_isolated", "score_public_variant", "scrub", "verify_and_store",
-    "verify_submission",
+    "null_draws_for", "public_reason", "run_isolated", "score_public_variant", "scrub", "supported_tracks",
+    "unsupported_reason", "verify_and_store", "verify_submission",
 ]

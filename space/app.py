@@ -6,7 +6,7 @@ On a Space:    the same file; configure with the variables below (README.md carr
 Environment (flags win over variables):
   LEADERBOARD_STORE            local store folder (default ./leaderboard-store)
   LEADERBOARD_REPO             Hub dataset repo id kept in sync with the store (needs HF_TOKEN with write access)
-  LEADERBOARD_DATASETS         public variants for verification: "cifar10/gaussian=ORG/poisoned-cifar10-gaussian,..."
+  LEADERBOARD_DATASETS         public variants: "cifar10/gaussian=ORG/poisoned-cifar10-gaussian,imdb/targeted=...,..."
   LEADERBOARD_REFERENCES       the maintainers' reference results (a JSONL file, a folder, hf://datasets/ORG/NAME)
   LEADERBOARD_RATE             per-account limit "COUNT/SECONDS" (default 5/3600; "off" to disable)
   LEADERBOARD_ADDRESS_RATE     per-address limit "COUNT/SECONDS" (default 20/3600; "off" to disable)
@@ -95,7 +95,9 @@ them except when it verifies a checkpoint. Intervals are 95% and shown in the ce
   TPR is the share of poisons found. Chance is TPR = FPR (0.01); No-unlearning is typically far above it.
   With *n* null scores an FPR below 1/*n* cannot be resolved and is shown empty.
 * **AUC**: area under that test's ROC curve (0.5 = chance).
-* **Target success** (targeted poisons): share of attacked test inputs classified as the attacker's label.
+* **Target success** (targeted poisons: CIFAR-10 gradient matching, the IMDb "Disney" trigger): share of the
+  attacked test inputs (the variant's `targets` split, `num_targets` rows) classified as the attacker's label;
+  its interval is a Wilson interval over those rows. Targeted tabs show it instead of GUS and TPR.
 
 ## Ranking
 
@@ -116,7 +118,10 @@ downloads it, recomputes the metrics on the configured public variant and compar
 GUS and its standard error within 1e-4, TPR within one poison (1/num_poisons), AUC within 1e-3, counts
 exactly. **✔ verified**: all within tolerance; the Scored checkpoint column names what was scored, and the row
 ranks on the recomputed numbers. **✘ mismatch**: the tooltip and *Verification detail* show claimed and
-recomputed values. **failed**: the checkpoint could not be scored (the reason is shown). The method name and
+recomputed values. **failed**: the checkpoint could not be scored (the reason is shown). Only ResNet-18
+checkpoints on CIFAR-10 Gaussian variants can be re-scored so far: a checkpoint named on another task or attack
+(IMDb's GPT-2, targeted variants) is never loaded, and its row stays **unverified**, ranked on its claimed
+numbers, with the reason in the tooltip. The method name and
 the budget are claims: verification cannot check how the checkpoint was made. The **Status** tab follows a
 submission through queued → verifying → verified / mismatch / failed.
 """

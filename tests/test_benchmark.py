@@ -173,3 +173,113 @@ def test_the_paper_preset_tunes_once_at_ten_percent_and_bad_tuning_keys_fail(tmp
     bad.write_text("pipeline: demo\ntune: true\nvalidation_fraction: 1.5\n")
     with pytest.raises(ValueError, match="validation_fraction"):
         load_benchmark_preset(bad)
+
+
+# ----------------------------------------------------------------------------- summaries of any attack
+CPU_RECORDS = "docs/benchmark/results_cpu.jsonl"  # Gaussian records of the documented CPU benchmark
+# format_summary's table for those records, as the GUS/TPR-only code printed it (the CIFAR output must not change).
+CPU_TABLE = """\
+| variant | method | budget | seeds | test acc | GUS | TPR@1% | TPR@0.1% | compute (fwd-eq.) | compute / training |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| eps0.15-b5-s0-n1000 | No unlearning | - | 3 | 0.367 ± 0.000 | 1.66 ± 0.00 | 0.280 ± 0.000 | 0.120 ± 0.000 | 0 | 0.000 ± 0.000 |
+| eps0.15-b5-s0-n1000 | Retrain | - | 3 | 0.356 ± 0.013 | 0.13 ± 0.14 | 0.013 ± 0.023 | 0.000 ± 0.000 | 1.14e+05 | 0.950 ± 0.000 |
+| eps0.15-b5-s0-n1000 | GD | 0.1 | 3 | 0.362 ± 0.004 | 1.62 ± 0.03 | 0.293 ± 0.042 | 0.107 ± 0.023 | 1.178e+04 | 0.098 ± 0.000 |
+| eps0.15-b5-s0-n1000 | NGD | 0.1 | 3 | 0.353 ± 0.006 | 1.46 ± 0.06 | 0.193 ± 0.046 | 0.027 ± 0.023 | 1.178e+04 | 0.098 ± 0.000 |
+| eps0.15-b5-s0-n1000 | GA | 0.1 | 3 | 0.349 ± 0.000 | 1.41 ± 0.00 | 0.100 ± 0.000 | 0.020 ± 0.000 | 1500 | 0.013 ± 0.000 |
+| eps0.15-b5-s0-n1000 | EU-k | 0.1 | 3 | 0.232 ± 0.007 | 0.08 ± 0.08 | 0.013 ± 0.023 | 0.000 ± 0.000 | 1.178e+04 | 0.098 ± 0.000 |
+| eps0.15-b5-s0-n1000 | CF-k | 0.1 | 3 | 0.364 ± 0.004 | 1.66 ± 0.00 | 0.273 ± 0.012 | 0.127 ± 0.012 | 1.178e+04 | 0.098 ± 0.000 |
+| eps0.15-b5-s0-n1000 | SCRUB | 0.1 | 3 | 0.350 ± 0.008 | 1.32 ± 0.06 | 0.147 ± 0.031 | 0.020 ± 0.000 | 1.18e+04 | 0.098 ± 0.000 |
+| eps0.15-b5-s0-n1000 | NegGrad+ | 0.1 | 3 | 0.356 ± 0.002 | 1.45 ± 0.01 | 0.160 ± 0.020 | 0.013 ± 0.012 | 1.184e+04 | 0.099 ± 0.000 |
+| eps0.15-b5-s0-n1000 | SSD | 0.1 | 3 | 0.250 ± 0.028 | 0.91 ± 0.09 | 0.080 ± 0.035 | 0.020 ± 0.020 | 3150 | 0.026 ± 0.000 |"""
+
+
+def cpu_records() -> list[dict]:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / CPU_RECORDS
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_gaussian_summary_is_the_documented_one():
+    import pandas as pd
+    from pathlib import Path
+
+    from hf_unlearn.benchmark import format_summary, summarize
+
+    stats = summarize(cpu_records(), {"eps0.15-b5-s0-n1000": 120_000.0})
+    assert format_summary(stats) == CPU_TABLE, "Gaussian (CIFAR) tables keep their columns and digits"
+    documented = pd.read_csv(Path(__file__).resolve().parents[1] / "docs/benchmark/summary_cpu.csv")
+    assert list(stats.columns) == list(documented.columns), "summary.csv keeps its columns for Gaussian records"
+    got = stats.assign(budget=stats["budget"].astype(str))
+    pd.testing.assert_frame_equal(got, documented.assign(budget=documented["budget"].astype(str)), check_dtype=False)
+
+
+def targeted_record(method: str, seed: int, budget: float | None, acc: float, success: float, compute: float) -> dict:
+    return {"schema_version": 1, "task": "imdb", "attack": "targeted",
+            "dataset": {"id": "poisoned-imdb-targeted", "config": "disney-b100-s0", "revision": None},
+            "model": {"id": "m", "revision": None}, "method": method, "method_config": {}, "budget_fraction": budget,
+            "compute_used": compute, "seed": seed, "created_at": "2026-11-29T00:00:00+00:00",
+            "metrics": {"test_accuracy": acc, "target_success": success, "num_targets": 50},
+            "versions": {"torch": "test"}}
+
+
+def test_a_targeted_benchmark_reports_target_success_and_its_gap_to_retrain(tmp_path):
+    from hf_unlearn.benchmark import format_summary, summarize, write_report
+
+    records = []
+    for s in (0, 1):
+        records += [targeted_record("none", s, None, 0.80, 0.90, 0.0),
+                    targeted_record("retrain", s, None, 0.78, 0.10 + 0.02 * s, 1000.0)]  # Retrain's mean: 0.11
+        for b in (0.05, 0.1):
+            records.append(targeted_record("gd", s, b, 0.79, 0.50 - b, 100 * b))
+    for r in records:
+        validate_record(r)  # the synthetic records are valid targeted records
+    paths = write_report(records, tmp_path, training_costs={"disney-b100-s0": 1000.0})
+
+    summary = (tmp_path / "summary.md").read_text()
+    header = summary.splitlines()[0]
+    assert "target success" in header and "Δ target success vs Retrain" in header
+    assert "GUS" not in summary and "TPR" not in summary, "no Gaussian columns for a targeted attack"
+    rows = {line.split(" | ")[1] + line.split(" | ")[2]: line for line in summary.splitlines()[2:]}
+    assert "| 0.900 ± 0.000 | +0.790 |" in rows["No unlearning-"], "0.90 - Retrain's mean 0.11"
+    assert "| 0.110 ± 0.014 | +0.000 |" in rows["Retrain-"]
+    assert "| 0.790 ± 0.000 | 0.450 ± 0.000 | +0.340 | 5 | 0.005 ± 0.000 |" in rows["GD0.05"]
+    for name in ("figure_disney-b100-s0", "sweep_disney-b100-s0"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 0 and paths[name].endswith(f"{name}.png")
+    report = (tmp_path / "report.md").read_text()
+    assert summary.strip() in report and "Retrain's value" in report and "TPR@1% near 0.01" not in report
+
+    # A Gaussian and a targeted variant together: one table per kind, each with its own columns.
+    both = summarize(cpu_records() + records)
+    tables = sorted(format_summary(both).split("\n\n"), key=lambda t: "| GUS |" not in t)
+    assert len(tables) == 2 and "| GUS |" in tables[0] and "| target success |" in tables[1]
+    assert "disney" not in tables[0] and "eps0.15" not in tables[1], "each variant sits in its own kind's table"
+
+
+def test_a_summary_of_unknown_metrics_tabulates_and_plots_them(tmp_path):
+    from hf_unlearn.benchmark import write_report
+
+    records = [targeted_record(m, 0, None if m == "none" else 0.1, 0.5, 0.0, 1.0) for m in ("none", "gd")]
+    for r, gap in zip(records, (0.0, -0.25)):
+        r["attack"], r["metrics"] = "indiscriminate", {"test_accuracy": 0.5 + gap, "accuracy_gap_to_retrain": gap}
+    write_report(records, tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| accuracy_gap_to_retrain |" in summary.splitlines()[0] and "| -0.250 |" in summary
+    assert (tmp_path / "figure_disney-b100-s0.png").stat().st_size > 0
+
+
+def test_tuning_minimises_the_attacks_own_poison_evidence():
+    """Gaussian cells are ranked by |GUS|; trigger cells (no GUS) by the forget-set accuracy on the flipped
+    labels, never by the test-set target success a method may not see; the 2-point accuracy rule still gates."""
+    from hf_unlearn.benchmark import poison_evidence, select_setting
+
+    assert poison_evidence({"gus": -0.7, "forget_accuracy": 0.1}) == 0.7
+    assert poison_evidence({"forget_accuracy": 0.4, "target_success": 0.0}) == 0.4
+    with pytest.raises(ValueError, match="poison evidence"):
+        poison_evidence({"target_success": 0.2})
+    cells = [{"validation_accuracy": 0.90, "evidence": poison_evidence({"forget_accuracy": 0.8, "target_success": 0.1})},
+             {"validation_accuracy": 0.89, "evidence": poison_evidence({"forget_accuracy": 0.3, "target_success": 0.9})},
+             {"validation_accuracy": 0.70, "evidence": poison_evidence({"forget_accuracy": 0.0, "target_success": 0.0})}]
+    assert select_setting(cells, original_accuracy=0.90) == 1
+    # the old Gaussian-only cells still select by |GUS|
+    assert select_setting([{"validation_accuracy": 0.9, "gus": -0.2}, {"validation_accuracy": 0.9, "gus": 0.5}], 0.9) == 0

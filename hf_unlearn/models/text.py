@@ -461,14 +461,30 @@ def save_text_model(model: _TextModel, folder: str | os.PathLike, summary: Mappi
 
 
 def _download(repo: str, revision: str | None) -> Path:
-    """config.json + model.safetensors (+ the summary if present) of a Hub model repo; never pickles."""
-    from huggingface_hub import hf_hub_download
+    """config.json + model.safetensors (+ the summary if present) of a Hub model repo; never pickles.
+
+    The repo is listed first, so a missing file is named as such on every server (olah answers a
+    missing file with 401 where the Hub answers 404); offline (HF_HUB_OFFLINE) the cache answers.
+    """
+    from huggingface_hub import HfApi, constants, hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
     from hf_unlearn.hub import HubAccessError, split_revision
 
     repo_id, rev = split_revision(repo)
     revision = revision or rev
+    files: set[str] | None = None
+    if not constants.HF_HUB_OFFLINE:
+        try:
+            files = set(HfApi().list_repo_files(repo_id, revision=revision))
+        except HfHubHTTPError as exc:
+            raise HubAccessError(f"could not list {repo_id!r}: log in with `hf auth login` or set HF_TOKEN, check the "
+                                 f"repo id, or work offline from a local folder ({exc})") from exc
+        missing = [f for f in (MODEL_FILE, CONFIG_FILE) if f not in files]
+        if missing:
+            held = ", ".join(sorted(files)[:8]) or "no files"
+            raise FileNotFoundError(f"{repo_id} has no {' or '.join(missing)} (it holds {held}); only safetensors "
+                                    "checkpoints saved by save_text_model are loaded, never pickled *.bin files")
     try:
         weights = Path(hf_hub_download(repo_id, MODEL_FILE, revision=revision))
         hf_hub_download(repo_id, CONFIG_FILE, revision=revision)
@@ -478,10 +494,11 @@ def _download(repo: str, revision: str | None) -> Path:
     except HfHubHTTPError as exc:
         raise HubAccessError(f"could not download {repo_id!r}: log in with `hf auth login` or set HF_TOKEN, "
                              f"check the repo id, or work offline from a local folder ({exc})") from exc
-    try:
-        hf_hub_download(repo_id, SUMMARY_FILE, revision=revision)
-    except EntryNotFoundError:
-        pass
+    if files is None or SUMMARY_FILE in files:
+        try:
+            hf_hub_download(repo_id, SUMMARY_FILE, revision=revision)
+        except EntryNotFoundError:
+            pass
     return weights.parent
 
 
