@@ -296,21 +296,12 @@ def noise_matrix(split: TextSplit) -> torch.Tensor:
     return out.reshape(len(split), -1)
 
 
-@torch.no_grad()
 def accuracy(model: torch.nn.Module, split: TextSplit, batch_size: int = 256) -> float:
-    """Top-1 accuracy on clean inputs, model in eval mode (NaN for an empty split)."""
-    if len(split) == 0:
-        return float("nan")
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    correct = 0
-    for start in range(0, len(split), batch_size):
-        rows = torch.arange(start, min(start + batch_size, len(split)))
-        logits = model(split.inputs(rows, noisy=False).to(device))
-        correct += int((logits.argmax(1).cpu() == split.y[rows]).sum())
-    model.train(was_training)
-    return correct / len(split)
+    """Top-1 accuracy on clean inputs, model in eval mode: the trainer's one accuracy loop, at a batch
+    size that suits 128-token reviews."""
+    from hf_unlearn.train import accuracy as split_accuracy
+
+    return split_accuracy(model, split, batch_size)
 
 
 # ---------------------------------------------------------------------------------------------------------
