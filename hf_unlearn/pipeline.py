@@ -24,6 +24,7 @@ from hf_unlearn.train import RunOptions, TrainConfig, TrainResult, load_checkpoi
 from hf_unlearn.variant import load_variant
 
 REQUIRED_SPLITS = ("train", "forget", "test")
+OPTIONAL_SPLITS = ("targets",)  # decoded whenever a variant has them: attacks evaluate on them
 
 
 def dataset_repo(task: str, attack: str) -> str:
@@ -54,7 +55,8 @@ def load_splits(dataset: str | os.PathLike, config: str, revision: str | None = 
                 attack: str | None = None, needed: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The variant's splits as the task's split objects (``{"train", "forget", "test", ...}``).
 
-    ``needed`` restricts decoding to those splits (scoring needs only forget and test).
+    ``needed`` restricts decoding to those splits (scoring needs only forget and test) plus the attack's
+    evaluation splits (``targets``) when the variant has them.
     """
     task, attack = variant_identity(dataset, config, task=task, attack=attack)
     spec, attack_spec = get_task(task), get_attack(attack, task)
@@ -64,7 +66,9 @@ def load_splits(dataset: str | os.PathLike, config: str, revision: str | None = 
     missing = [s for s in want if s not in ds]
     if missing:
         raise ValueError(f"{dataset} [{config}] lacks split(s) {missing}")
-    parts = {name: ds[name] for name in want} if needed is not None else ds
+    # The attack's own evaluation splits (a targeted variant's ``targets``) come along whenever the variant has them.
+    extra = [name for name in OPTIONAL_SPLITS if name in ds and name not in want]
+    parts = {name: ds[name] for name in (*want, *extra)} if needed is not None else ds
     return spec.load_splits(parts, config)
 
 

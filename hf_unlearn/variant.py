@@ -28,13 +28,18 @@ class ImageSplit:
     index: torch.Tensor  # int64 (N,), row in the source split
     noise: torch.Tensor  # float32 (P, 3, 32, 32), P = number of noisy rows
     noise_slot: torch.Tensor  # int64 (N,), row of ``noise`` or -1
+    # The ``is_poison`` column, for variants whose poisons are the stored images themselves (targeted,
+    # indiscriminate: no noise to tell them by); None: a row is a poison exactly when it has noise.
+    poison: torch.Tensor | None = None  # bool (N,)
+    # The ``targets`` split's attack goal per row (-1: not a target); None when the variant has no such column.
+    adversarial_label: torch.Tensor | None = None  # int64 (N,)
 
     def __len__(self) -> int:
         return len(self.y)
 
     @property
     def is_poison(self) -> torch.Tensor:
-        return self.noise_slot >= 0
+        return self.noise_slot >= 0 if self.poison is None else self.poison
 
     def inputs(self, rows: torch.Tensor, *, noisy: bool = True) -> torch.Tensor:
         """Float pixels in [0, 1] for ``rows``, plus each poisoned row's noise if ``noisy``."""
@@ -52,24 +57,42 @@ class ImageSplit:
         used = slots >= 0
         new_slots = torch.full_like(slots, -1)
         new_slots[used] = torch.arange(int(used.sum()))
-        return ImageSplit(self.x[keep], self.y[keep], self.index[keep], self.noise[slots[used]], new_slots)
+        return ImageSplit(self.x[keep], self.y[keep], self.index[keep], self.noise[slots[used]], new_slots,
+                          _rows(self.poison, keep), _rows(self.adversarial_label, keep))
 
     def without_noise(self) -> "ImageSplit":
-        return ImageSplit(self.x, self.y, self.index, self.noise[:0], torch.full_like(self.noise_slot, -1))
+        """The same rows with no noise (an is_poison column, if any, is kept: the rows are still the poisons)."""
+        return ImageSplit(self.x, self.y, self.index, self.noise[:0], torch.full_like(self.noise_slot, -1),
+                          self.poison, self.adversarial_label)
 
     @classmethod
     def concat(cls, a: "ImageSplit", b: "ImageSplit") -> "ImageSplit":
         """Rows of ``a`` then ``b`` (noise tables merged), e.g. retain + forget = the training set."""
         slots_b = torch.where(b.noise_slot >= 0, b.noise_slot + len(a.noise), b.noise_slot)
+        poison = None if a.poison is None and b.poison is None else torch.cat([a.is_poison, b.is_poison])
+        adversarial = None
+        if a.adversarial_label is not None or b.adversarial_label is not None:
+            adversarial = torch.cat([_or_none_label(a), _or_none_label(b)])
         return cls(
             torch.cat([a.x, b.x]), torch.cat([a.y, b.y]), torch.cat([a.index, b.index]),
-            torch.cat([a.noise, b.noise]), torch.cat([a.noise_slot, slots_b]),
+            torch.cat([a.noise, b.noise]), torch.cat([a.noise_slot, slots_b]), poison, adversarial,
         )
 
     @classmethod
     def cat_inputs(cls, inputs: list[torch.Tensor]) -> torch.Tensor:
         """Model inputs of several batches as one batch (pixels: one tensor)."""
         return torch.cat(list(inputs))
+
+
+def _rows(column: torch.Tensor | None, keep: torch.Tensor) -> torch.Tensor | None:
+    return None if column is None else column[keep]
+
+
+def _or_none_label(split: ImageSplit) -> torch.Tensor:
+    """A split's adversarial labels, or -1 (no target) for each row of a split without them."""
+    if split.adversarial_label is not None:
+        return split.adversarial_label
+    return torch.full((len(split),), -1, dtype=torch.int64)
 
 
 def load_variant(dataset: str | os.PathLike, config: str, revision: str | None = None,
@@ -114,7 +137,11 @@ def variant_config(config: str) -> GaussianPoisonConfig:
 
 
 def image_split(part) -> ImageSplit:
-    """Decode a variant split into an ImageSplit (images via their stored bytes)."""
+    """Decode a variant split into an ImageSplit (images via their stored bytes).
+
+    A Gaussian variant's poisons are told by their noise; a targeted or indiscriminate variant has no ``noise``
+    column and its poisons are the stored images, told by ``is_poison``; ``adversarial_label`` (targeted) is kept.
+    """
     from hf_unlearn.data import decode_images, raw_image_column
 
     x = torch.from_numpy(decode_images(raw_image_column(part)))
@@ -123,6 +150,14 @@ def image_split(part) -> ImageSplit:
     table = part.data.table
     y = torch.from_numpy(np.array(table.column("label").to_numpy(), dtype=np.int64))
     index = torch.from_numpy(np.array(table.column("index").to_numpy(), dtype=np.int64))
+    names = set(table.column_names)
+    adversarial = None
+    if "adversarial_label" in names:
+        adversarial = torch.from_numpy(np.array(table.column("adversarial_label").to_numpy(), dtype=np.int64))
+    if "noise" not in names:
+        flags = np.asarray(table.column("is_poison").to_numpy(zero_copy_only=False), dtype=bool)
+        return ImageSplit(x, y, index, torch.zeros(0, *x.shape[1:], dtype=torch.float32),
+                          torch.full((len(y),), -1, dtype=torch.int64), torch.from_numpy(flags.copy()), adversarial)
     noise_col = table.column("noise").combine_chunks()
     valid = np.asarray(noise_col.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     flat = noise_col.filter(noise_col.is_valid()).flatten().to_numpy(zero_copy_only=False)
@@ -131,4 +166,4 @@ def image_split(part) -> ImageSplit:
     slots[valid] = np.arange(int(valid.sum()))
     if not np.all(np.isfinite(flat)):
         raise ValueError("the noise column holds NaN or infinite values; rebuild the variant")
-    return ImageSplit(x, y, index, noise, torch.from_numpy(slots))
+    return ImageSplit(x, y, index, noise, torch.from_numpy(slots), adversarial_label=adversarial)

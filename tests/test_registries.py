@@ -28,6 +28,7 @@ def test_builtin_names_are_registered():
     assert {"cifar10", "imdb"} <= set(list_tasks())
     assert {"gaussian", "targeted"} <= set(list_attacks())
     assert "gaussian" in list_attacks("cifar10") and "targeted" in list_attacks("imdb")
+    assert {"gaussian", "targeted", "indiscriminate"} == set(list_attacks("cifar10"))
     assert get_task("cifar10").name == "cifar10" and get_task("cifar10").input_column == "img"
     assert get_attack("gaussian", "cifar10").repo_name("cifar10") == "poisoned-cifar10-gaussian"
     assert get_attack("gaussian", "cifar10").parse_config("eps0.1-b1.5-s0").eps == 0.1
@@ -38,8 +39,8 @@ def test_unknown_names_fail_naming_the_known_ones():
         get_task("mnist")
     with pytest.raises(ValueError, match=r"unknown attack 'nope'; known attacks: \[.*'gaussian'.*'targeted'"):
         get_attack("nope")
-    with pytest.raises(ValueError, match=r"'targeted' is not available for task 'cifar10'; it exists for tasks \['imdb'\]"):
-        get_attack("targeted", "cifar10")
+    with pytest.raises(ValueError, match=r"'indiscriminate' is not available for task 'imdb'; it exists for tasks \['cifar10'\]"):
+        get_attack("indiscriminate", "imdb")
 
 
 def test_a_lazy_entry_is_listed_before_import_and_a_missing_module_says_so(monkeypatch, tmp_path):
@@ -219,6 +220,8 @@ def fakes(monkeypatch):
     monkeypatch.setattr(tasks, "_TASKS", {**tasks._TASKS, "imdb": task})
     monkeypatch.setattr(tasks, "_LAZY", {k: v for k, v in tasks._LAZY.items() if k != "imdb"})
     monkeypatch.setattr(attacks, "_ATTACKS", {**attacks._ATTACKS, ("indiscriminate", "imdb"): attack})
+    # the real gradient-canceling attack is hidden, so "indiscriminate" exists for the fake imdb only
+    monkeypatch.setattr(attacks, "_LAZY", {k: v for k, v in attacks._LAZY.items() if k != ("indiscriminate", "cifar10")})
     return task, attack
 
 
@@ -373,5 +376,5 @@ def test_build_rejects_an_unknown_task_or_attack(capsys):
 
     assert main(["build", "--task", "mnist"]) == 2
     assert "unknown task 'mnist'; known tasks: ['cifar10', 'imdb'" in capsys.readouterr().err
-    assert main(["build", "--task", "cifar10", "--attack", "targeted"]) == 2
-    assert "'targeted' is not available for task 'cifar10'" in capsys.readouterr().err
+    assert main(["build", "--task", "imdb", "--attack", "indiscriminate"]) == 2
+    assert "'indiscriminate' is not available for task 'imdb'" in capsys.readouterr().err

@@ -210,6 +210,8 @@ def _register_builtin() -> None:
 
     register_attack(gaussian)
     register_lazy_attack("targeted", "hf_unlearn.attacks.trigger", tasks=("imdb",))  # the "Disney" trigger
+    register_lazy_attack("targeted", "hf_unlearn.attacks.targeted", tasks=("cifar10",))  # gradient matching
+    register_lazy_attack("indiscriminate", "hf_unlearn.attacks.indiscriminate", tasks=("cifar10",))  # gradient canceling
 
 
 _register_builtin()

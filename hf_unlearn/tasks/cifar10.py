@@ -49,11 +49,12 @@ class Cifar10Task:
 
     # ------------------------------------------------------------------ data
     def load_splits(self, dataset_dict: Mapping[str, Any], config_name: str) -> dict[str, ImageSplit]:
-        """Decode the variant's train/forget/test splits present in ``dataset_dict`` into ImageSplits
-        (``pipeline.load_splits`` checks which are required)."""
+        """Decode the variant's train/forget/test splits (and a targeted variant's ``targets``) present in
+        ``dataset_dict`` into ImageSplits (``pipeline.load_splits`` checks which are required)."""
         from hf_unlearn.variant import image_split
 
-        return {name: image_split(dataset_dict[name]) for name in ("train", "forget", "test") if name in dataset_dict}
+        return {name: image_split(dataset_dict[name]) for name in ("train", "forget", "test", "targets")
+                if name in dataset_dict}
 
     # ------------------------------------------------------------------ models
     def build_model(self, train_config: Any, num_classes: int) -> torch.nn.Module:

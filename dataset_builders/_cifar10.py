@@ -1,0 +1,156 @@
+"""What the crafted CIFAR-10 poisons (gradient matching, gradient canceling) share: pixels in, PNG out, a clean model.
+
+Both attacks optimise pixels against a model trained on clean data (the attacker's copy of the victim's recipe), and
+both store their poisons as images, not as noise: crafted rows are quantised to 8 bit and written losslessly (PNG),
+while clean rows keep the source's encoded bytes. Keeping that here means the two builders hold only their attack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from dataclasses import asdict, replace
+from typing import Any
+
+import numpy as np
+
+from hf_unlearn.data import decode_images, raw_image_column, task_spec
+from hf_unlearn.poisons.gaussian import train_subset
+from hf_unlearn.train import TrainConfig
+
+TASK = "cifar10"
+
+
+def image_features(adversarial_label: bool = False):
+    """The columns of a crafted-poison repo: DESIGN.md's table without ``noise`` (+ the targets' goal label)."""
+    import datasets
+
+    cols = {
+        "img": datasets.Image(),
+        "label": datasets.ClassLabel(names=list(task_spec(TASK).label_names)),
+        "index": datasets.Value("int64"),
+        "is_poison": datasets.Value("bool"),
+    }
+    if adversarial_label:
+        cols["adversarial_label"] = datasets.Value("int64")
+    return datasets.Features(cols)
+
+
+def png_bytes(img: np.ndarray) -> bytes:
+    """One uint8 (3, 32, 32) image as lossless PNG; the same pixels give the same bytes (fixed encoder settings)."""
+    from PIL import Image
+
+    arr = np.asarray(img)
+    if arr.dtype != np.uint8 or arr.shape != (3, 32, 32):
+        raise ValueError(f"png_bytes takes a uint8 (3, 32, 32) CHW image, got {arr.dtype} {arr.shape}")
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr.transpose(1, 2, 0)), mode="RGB").save(
+        buf, format="PNG", optimize=False, compress_level=6
+    )
+    return buf.getvalue()
+
+
+def image_rows_dataset(images: list[bytes], labels, index, is_poison, adversarial_label=None):
+    """A split from encoded images and their columns (``adversarial_label`` only for targeted repos)."""
+    import datasets
+
+    columns: dict[str, Any] = {
+        "img": [{"bytes": b, "path": None} for b in images],
+        "label": [int(v) for v in labels],
+        "index": np.asarray(index, dtype=np.int64),
+        "is_poison": [bool(v) for v in is_poison],
+    }
+    n = len(images)
+    if any(len(columns[k]) != n for k in ("label", "index", "is_poison")):
+        raise ValueError("image_rows_dataset: images, labels, index and is_poison differ in length")
+    if adversarial_label is not None:
+        columns["adversarial_label"] = np.asarray(adversarial_label, dtype=np.int64)
+        if len(columns["adversarial_label"]) != n:
+            raise ValueError("image_rows_dataset: adversarial_label differs in length from the images")
+    return datasets.Dataset.from_dict(columns, features=image_features(adversarial_label is not None))
+
+
+def source_bytes(part, rows: np.ndarray) -> list[bytes]:
+    """The source's own encoded bytes of ``rows`` (clean rows are stored untouched)."""
+    return [c["bytes"] for c in raw_image_column(part.select(np.asarray(rows, dtype=np.int64)))]
+
+
+def decoded_train(source_ds, max_train_rows: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(source rows, uint8 images, labels) of the training subset every variant of ``max_train_rows`` shares."""
+    rows = train_subset(len(source_ds["train"]), max_train_rows)
+    part = source_ds["train"].select(rows)
+    x = decode_images(raw_image_column(part))
+    y = np.asarray(part["label"], dtype=np.int64)
+    return rows, x, y
+
+
+def decoded_test(source_ds) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 images, labels) of the source's test split."""
+    part = source_ds["test"]
+    return decode_images(raw_image_column(part)), np.asarray(part["label"], dtype=np.int64)
+
+
+def _preset_train(name: str) -> TrainConfig:
+    from hf_unlearn.config import load_preset
+
+    return load_preset(name).train
+
+
+def crafting_train_config(recipe: str) -> TrainConfig:
+    """The clean model a recipe crafts against: the victim recipe of the regime of the same name.
+
+    ``paper``: the paper preset's (full width, augmentation); ``cpu``: the cpu-fidelity preset's (the CPU regime
+    whose model generalises); ``tiny``: a width-4 network trained one epoch, for tests only.
+    """
+    if recipe == "paper":
+        return _preset_train("paper")
+    if recipe == "cpu":
+        return _preset_train("cpu-fidelity")
+    if recipe == "tiny":
+        return TrainConfig(epochs=1, batch_size=64, lr=0.05, width=4, augment="none", seed=0, eval_batch_size=256)
+    raise ValueError(f"recipe={recipe!r}: expected one of ['paper', 'cpu', 'tiny']")
+
+
+def weights_sha256(model) -> str:
+    """A digest of a model's parameters and buffers (names, dtypes, bytes): which crafting model a card used."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(name.encode())
+        h.update(str(t.dtype).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def crafting_model(x_uint8: np.ndarray, y: np.ndarray, train_config: TrainConfig, *, progress: bool = True):
+    """A clean ResNet-18 trained with ``hf_unlearn.train.train`` on these images (CPU, in a temporary folder).
+
+    Returns (model in eval mode, info for the card: ``train_config``, ``training_cost``, ``num_train`` and the
+    weights' ``sha256``). Training is seeded by ``train_config.seed``, so a rebuild gets the same weights on the
+    same software; the card's digest shows when it did not.
+    """
+    import torch
+
+    from hf_unlearn.train import RunOptions, train
+    from hf_unlearn.variant import ImageSplit
+
+    x = torch.from_numpy(np.ascontiguousarray(x_uint8))
+    labels = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    n = len(labels)
+    split = ImageSplit(x, labels, torch.arange(n), torch.zeros(0, 3, 32, 32), torch.full((n,), -1, dtype=torch.int64))
+    with tempfile.TemporaryDirectory(prefix="hf-unlearn-crafting-") as tmp:
+        options = RunOptions(output_dir=os.path.join(tmp, "model"), cpu=not torch.cuda.is_available(),
+                             checkpointing=False, resume=False, progress=progress)
+        result = train(split, None, replace(train_config), options, task=TASK)
+    model = result.model.eval()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    info = {
+        "train_config": asdict(train_config),
+        "training_cost": float(result.training_cost),
+        "num_train": n,
+        "sha256": weights_sha256(model),
+    }
+    return model, info
