@@ -98,19 +98,21 @@ def _preset_train(name: str) -> TrainConfig:
     return load_preset(name).train
 
 
-def crafting_train_config(recipe: str) -> TrainConfig:
+def crafting_train_config(recipe: str, attack: str | None = None) -> TrainConfig:
     """The clean model a recipe crafts against: the victim recipe of the regime of the same name.
 
-    ``paper``: the paper preset's (full width, augmentation); ``cpu``: the cpu-fidelity preset's (the CPU regime
-    whose model generalises); ``tiny``: a width-4 network trained one epoch, for tests only.
+    With ``attack``, the training section of that attack's own preset (``cifar10-<attack>`` for "cpu",
+    ``cifar10-<attack>-paper`` for "paper"): the attacker knows the victim's recipe (Witches' Brew's grey-box
+    setting), so the crafting model is trained as the victim will be. Without it, the Gaussian regimes'
+    (``paper``; ``cpu-fidelity``). ``tiny``: a width-4 network trained one epoch, for tests only.
     """
-    if recipe == "paper":
-        return _preset_train("paper")
-    if recipe == "cpu":
-        return _preset_train("cpu-fidelity")
     if recipe == "tiny":
         return TrainConfig(epochs=1, batch_size=64, lr=0.05, width=4, augment="none", seed=0, eval_batch_size=256)
-    raise ValueError(f"recipe={recipe!r}: expected one of ['paper', 'cpu', 'tiny']")
+    if recipe not in ("paper", "cpu"):
+        raise ValueError(f"recipe={recipe!r}: expected one of ['paper', 'cpu', 'tiny']")
+    if attack is not None:
+        return _preset_train(f"cifar10-{attack}" + ("-paper" if recipe == "paper" else ""))
+    return _preset_train("paper" if recipe == "paper" else "cpu-fidelity")
 
 
 def weights_sha256(model) -> str:

@@ -501,6 +501,17 @@ VIEWS: tuple[SummaryView, ...] = (
               "targets split predicted as the attacker's label; perfect unlearning reaches Retrain's value, so the",
               "Δ column (mean minus Retrain's mean, same variant) should be near 0."),
     ),
+    # Last: records with a poison count but neither score above, i.e. an indiscriminate attack, whose effect
+    # is the test accuracy itself (higher is better); perfect unlearning recovers Retrain's.
+    SummaryView(
+        requires="num_poisons",
+        columns=(Column("test_accuracy" + GAP_SUFFIX, "Δ test acc vs Retrain", signed=True, derived=True),),
+        headline="test_accuracy", headline_title="test accuracy", headline_short="accuracy",
+        gap_to_retrain=True,
+        note=("The attack lowers test accuracy; perfect unlearning recovers",
+              "Retrain's, so the Δ column (mean minus Retrain's mean, same variant) should be near 0 (negative: the",
+              "poisons still cost accuracy)."),
+    ),
 )
 # Metrics never tabulated by the fallback view: the split accuracies and counts are context, not results.
 _CONTEXT_METRICS = ("test_accuracy", "retain_accuracy", "forget_accuracy", "validation_accuracy")
@@ -529,7 +540,9 @@ def _stats_view(rows) -> SummaryView:
         return f"{metric}_mean" in rows and bool(rows[f"{metric}_mean"].notna().any())
 
     for view in VIEWS:
-        if present(view.requires):
+        # a view of derived columns only (indiscriminate: the accuracy gap) is told by its derived column
+        derived_only = bool(view.columns) and all(c.derived for c in view.columns)
+        if present(view.requires) or (derived_only and present(view.columns[0].metric)):
             return view
     known = {"test_accuracy", "compute_used", "compute_fraction"} | {c.metric for v in VIEWS for c in v.columns}
     return _fallback_view(c[: -len("_mean")] for c in rows.columns
@@ -640,7 +653,7 @@ def figure(stats, variant: str, path: str | os.PathLike, fpr: float = 0.01) -> s
     plt = _pyplot()
     sub = stats[stats["variant"] == variant]
     view = _stats_view(sub)
-    head = view.headline
+    head = "" if view.headline == "test_accuracy" else view.headline  # indiscriminate: accuracy, drawn once
     budgets = [b for b in sub["budget"].unique() if b != "-"] or ["-"]
     fig, axes = plt.subplots(1, len(budgets), figsize=(max(5.0, 0.7 * len(sub["method"].unique()) + 2) * len(budgets), 3.8),
                              squeeze=False, sharey=True)
@@ -657,7 +670,7 @@ def figure(stats, variant: str, path: str | os.PathLike, fpr: float = 0.01) -> s
             ax.axhline(acc, color="tab:blue", lw=1.2, label="No unlearning: accuracy")
         if head and (ref := _reference(sub, "none", head)) is not None:
             ax.axhline(ref, color="tab:orange", lw=1.5, label=f"No unlearning: {view.headline_short}")
-        _goal_line(ax, view, sub, fpr, "tab:orange")
+        _goal_line(ax, view, sub, fpr, "tab:orange" if head else "tab:blue")
         ax.set_xticks(list(x), [LABELS.get(m, m) for m in rows["method"]], rotation=30, ha="right")
         if _unit_range(sub, ["test_accuracy", *([head] if head else [])]):
             ax.set_ylim(0, 1.05)
@@ -680,8 +693,11 @@ def sweep_figure(stats, variant: str, path: str | os.PathLike, fpr: float = 0.01
     sub = stats[stats["variant"] == variant]
     view = _stats_view(sub)
     title = f"TPR @ FPR={fpr:g}" if view.chance is not None else view.headline_title
-    panels = [("test_accuracy", "test accuracy")] + ([(view.headline, title)] if view.headline else [])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
+    panels = [("test_accuracy", "test accuracy")]
+    if view.headline and view.headline != "test_accuracy":
+        panels.append((view.headline, title))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), sharex=True, squeeze=False)
+    axes = axes[0]
     for ax, (metric, name) in zip(axes, panels):
         for method in sub["method"].unique():
             rows = sub[sub["method"] == method]

@@ -83,8 +83,11 @@ TOLERANCES: dict[str, float | str] = {
     "auc": 1e-3,
     "num_poisons": 0.0,
     "num_nulls": 0.0,
+    # targeted attacks: one target may flip on a near-tie of logits; num_targets is exact, so a false count fails
+    "target_success": "1/num_targets",
+    "num_targets": 0.0,
 }
-SUPPORTED_ATTACKS = ("gaussian",)
+SUPPORTED_ATTACKS = ("gaussian", "targeted", "indiscriminate")  # on the tasks of TASK_NUM_CLASSES (CIFAR-10)
 DEFAULT_NULL_DRAWS = 40  # hf_unlearn.config.ScoringConfig's default, used when a record has no counts
 DEFAULT_SCORING_SEED = 0  # hf_unlearn.config.ScoringConfig's default null-noise seed
 ENV_TIMEOUT = "LEADERBOARD_VERIFY_TIMEOUT"
@@ -146,7 +149,7 @@ def unsupported_reason(task: str, attack: str) -> str:
     """Why a checkpoint on ``task``/``attack`` cannot be re-scored here, or "" when it can.
 
     Why a status of its own: the scorer and the pinned architecture exist only for ResNet-18 on CIFAR-10
-    Gaussian variants. A GPT-2 checkpoint for IMDb must not be loaded as a ResNet (it would fail obscurely or,
+    (Gaussian, targeted and indiscriminate variants). A GPT-2 checkpoint for IMDb must not be loaded as a ResNet (it would fail obscurely or,
     worse, be compared on the wrong metrics), and its row must not look refuted either: it stays an unverified
     claim, ranked like any record without a checkpoint, never as verified.
     """
@@ -162,9 +165,9 @@ def unsupported_reason(task: str, attack: str) -> str:
 
 def tolerance(metric: str, claimed_metrics: Mapping[str, Any]) -> float:
     tol = TOLERANCES.get(metric, 1e-6)
-    if tol == "1/num_poisons":
-        n = claimed_metrics.get("num_poisons")
-        return 1.0 / n if isinstance(n, (int, float)) and n >= 1 else 1e-6
+    if isinstance(tol, str) and tol.startswith("1/"):  # one row's worth of a share; the count itself is exact
+        n = claimed_metrics.get(tol[2:])
+        return 1.0 / n if isinstance(n, (int, float)) and not isinstance(n, bool) and n >= 1 else 1e-6
     return float(tol)
 
 
@@ -289,9 +292,14 @@ def score_public_variant(
     max_total_nulls: int = DEFAULT_LIMITS.max_total_nulls,
     limits: CheckpointLimits = DEFAULT_CHECKPOINT_LIMITS,
     workdir: str | None = None,
+    task: str = "cifar10",
+    attack: str = "gaussian",
     **_: Any,
 ) -> dict[str, Any]:
-    """The record's metrics for a checkpoint on a public Gaussian variant, loaded through ``safe_load``.
+    """The record's metrics for a checkpoint on a public variant, loaded through ``safe_load``.
+
+    ``task``/``attack`` come from the catalog entry (never from the submission). A Gaussian variant is scored
+    here; a crafted one (targeted, indiscriminate) through its attack's ``evaluate``, as ``score`` does.
 
     The same computation as ``hf_unlearn.scoring.score_checkpoint`` (same
     functions, same order), but with the checked model instead of
@@ -308,6 +316,9 @@ def score_public_variant(
     dest = Path(workdir or tempfile.mkdtemp(prefix="hf-unlearn-ckpt-")) / "downloads"
     fetched = fetch_checkpoint(checkpoint, revision, dest, allow_local=allow_local, limits=limits)
     model = load_resnet(fetched, num_classes, limits)
+    if attack != "gaussian":
+        return {**_score_crafted(model, dataset, config, task, attack, dataset_revision, seed, batch_size),
+                "checkpoint_revision": fetched.revision, "weights_sha256": _sha256_file(fetched.weights_path)}
     key = (dataset, config, dataset_revision)
     if key not in _VARIANT_CACHE:
         ds = load_variant(dataset, config, revision=dataset_revision)
@@ -326,6 +337,24 @@ def score_public_variant(
         "checkpoint_revision": fetched.revision,
         "weights_sha256": _sha256_file(fetched.weights_path),
     }
+
+
+def _score_crafted(model: Any, dataset: str, config: str, task: str, attack: str, dataset_revision: str | None,
+                   seed: int, batch_size: int) -> dict[str, Any]:
+    """Test/forget accuracy and the attack's own metrics (``target_success``, ...) of a crafted-poison variant."""
+    from hf_unlearn.attacks import as_evaluation, get_attack
+    from hf_unlearn.pipeline import load_splits
+    from hf_unlearn.tasks import get_task
+
+    key = (dataset, config, dataset_revision)
+    if key not in _VARIANT_CACHE:
+        _VARIANT_CACHE[key] = load_splits(dataset, config, dataset_revision, task=task, attack=attack,
+                                          needed=("forget", "test"))
+    splits, spec = _VARIANT_CACHE[key], get_task(task)
+    evaluation = as_evaluation(get_attack(attack, task).evaluate(
+        model, splits, task=spec, config=config, null_draws=None, seed=seed, batch_size=batch_size))
+    return {"test_accuracy": spec.accuracy(model, splits["test"]),
+            "forget_accuracy": spec.accuracy(model, splits["forget"]), **evaluation.metrics}
 
 
 def _sha256_file(path: Path) -> str:
@@ -573,6 +602,8 @@ def verify_submission(
                     "limits": limits.checkpoint,
                     "workdir": str(workdir),
                     "local_dataset": local_dataset,
+                    "task": task,
+                    "attack": attack,
                 },
             })
             pending.append(entry)

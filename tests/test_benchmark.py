@@ -283,3 +283,30 @@ def test_tuning_minimises_the_attacks_own_poison_evidence():
     assert select_setting(cells, original_accuracy=0.90) == 1
     # the old Gaussian-only cells still select by |GUS|
     assert select_setting([{"validation_accuracy": 0.9, "gus": -0.2}, {"validation_accuracy": 0.9, "gus": 0.5}], 0.9) == 0
+
+
+def test_an_indiscriminate_benchmark_reports_the_accuracy_gap_to_retrain(tmp_path):
+    from hf_unlearn.benchmark import write_report
+
+    def rec(method, seed, budget, acc):
+        r = targeted_record(method, seed, budget, acc, 0.0, 0.0 if method == "none" else 10.0)
+        r["task"], r["attack"] = "cifar10", "indiscriminate"
+        r["dataset"] = {"id": "poisoned-cifar10-indiscriminate", "config": "gc-b1.5-s0", "revision": None}
+        r["metrics"] = {"test_accuracy": acc, "forget_accuracy": 0.9, "num_poisons": 300}
+        return r
+
+    records = []
+    for s in (0, 1):
+        records += [rec("none", s, None, 0.50), rec("retrain", s, None, 0.70 + 0.02 * s),  # Retrain's mean: 0.71
+                    rec("gd", s, 0.05, 0.55), rec("gd", s, 0.1, 0.60), rec("euk", s, 0.1, 0.30)]
+    for r in records:
+        validate_record(r)
+    write_report(records, tmp_path, training_costs={"gc-b1.5-s0": 1000.0})
+    summary = (tmp_path / "summary.md").read_text()
+    assert "Δ test acc vs Retrain" in summary.splitlines()[0] and "GUS" not in summary and "target" not in summary
+    rows = {line.split(" | ")[1] + line.split(" | ")[2]: line for line in summary.splitlines()[2:]}
+    assert "| 0.500 ± 0.000 | -0.210 |" in rows["No unlearning-"], "0.50 - Retrain's mean 0.71"
+    assert "| 0.600 ± 0.000 | -0.110 |" in rows["GD0.1"] and "| 0.300 ± 0.000 | -0.410 |" in rows["EU-k0.1"]
+    assert "| 0.550 ± 0.000 | -0.160 |" in rows["GD0.05"]
+    assert (tmp_path / "figure_gc-b1.5-s0.png").stat().st_size > 0
+    assert (tmp_path / "sweep_gc-b1.5-s0.png").stat().st_size > 0
