@@ -21,6 +21,7 @@ from hf_unlearn.poisons.gaussian import train_subset
 from hf_unlearn.train import TrainConfig
 
 TASK = "cifar10"
+SOURCE_HELP = "clean CIFAR-10: Hub id (default uoft-cs/cifar10), folder/parquet, or 'samples'"  # every CIFAR builder's
 
 
 def image_features(adversarial_label: bool = False):

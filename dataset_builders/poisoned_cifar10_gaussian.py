@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dataset_builders._cifar10 import SOURCE_HELP
 from dataset_builders._common import BuilderCli, DatasetRepo, Sharding
 from hf_unlearn.cards import DatasetCardSpec
 from hf_unlearn.data import raw_image_column, load_source, task_spec
@@ -219,7 +220,7 @@ def _variant_arguments(parser: argparse.ArgumentParser) -> None:
 CLI = BuilderCli(
     repo_name=REPO_NAME,
     doc=__doc__,
-    source_help="clean CIFAR-10: Hub id (default uoft-cs/cifar10), folder/parquet, or 'samples'",
+    source_help=SOURCE_HELP,
     add_variant_arguments=_variant_arguments,
     build=lambda args: build(args.source, grid(args.eps, args.budget, args.seed, args.max_train_rows), args.out),
     rebuild=lambda args: rebuild_from_card(args.from_card, args.config, args.out, source=args.source),

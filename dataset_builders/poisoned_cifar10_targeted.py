@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from dataset_builders._cifar10 import (
+    SOURCE_HELP,
     crafting_model,
     crafting_train_config,
     decoded_test,
@@ -266,7 +267,7 @@ def _variant_arguments(parser: argparse.ArgumentParser) -> None:
 CLI = BuilderCli(
     repo_name=REPO_NAME,
     doc=__doc__,
-    source_help="clean CIFAR-10: Hub id (default uoft-cs/cifar10), folder/parquet, or 'samples'",
+    source_help=SOURCE_HELP,
     add_variant_arguments=_variant_arguments,
     build=lambda args: build(args.source, grid(args.target_class, args.eps, args.budget, args.num_targets, args.seed,
                                                args.max_train_rows, args.recipe), args.out),

@@ -31,3 +31,18 @@ def tiny_splits(tiny_variant):
 
     folder, cfg = tiny_variant
     return load_splits(folder, cfg.name)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a module of tiny models (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``).
+
+    On a shared 2-core machine two OpenMP threads per process spin-wait on each other: tiny convolutions were ~10x
+    slower and double-backward crafting steps 30x slower (150 s instead of 4 s) than with one thread.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -14,12 +14,7 @@ from hf_unlearn.results import read_records, validate_record
 from hf_unlearn.train import TrainConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: tiny models, one thread
 
 
 def tiny_benchmark(**kw) -> BenchmarkConfig:

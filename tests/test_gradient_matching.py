@@ -29,16 +29,7 @@ from hf_unlearn.attacks.targeted import (
 EPS = 16 / 255
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: these tensors are tiny, and on a shared 2-core machine two OpenMP threads per process
-    made the double-backward passes 30x slower (150 s instead of 4 s here)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: tiny models, one thread
 
 
 def small_net(seed: int = 0) -> nn.Module:

@@ -219,9 +219,12 @@ def fakes(monkeypatch):
     task, attack = FakeTask(), FakeAttack()
     monkeypatch.setattr(tasks, "_TASKS", {**tasks._TASKS, "imdb": task})
     monkeypatch.setattr(tasks, "_LAZY", {k: v for k, v in tasks._LAZY.items() if k != "imdb"})
-    monkeypatch.setattr(attacks, "_ATTACKS", {**attacks._ATTACKS, ("indiscriminate", "imdb"): attack})
-    # the real gradient-canceling attack is hidden, so "indiscriminate" exists for the fake imdb only
-    monkeypatch.setattr(attacks, "_LAZY", {k: v for k, v in attacks._LAZY.items() if k != ("indiscriminate", "cifar10")})
+    # the real gradient-canceling attack (lazy, or loaded by an earlier test) is hidden, so "indiscriminate"
+    # exists for the fake imdb only
+    real = ("indiscriminate", "cifar10")
+    monkeypatch.setattr(attacks, "_ATTACKS", {**{k: v for k, v in attacks._ATTACKS.items() if k != real},
+                                              ("indiscriminate", "imdb"): attack})
+    monkeypatch.setattr(attacks, "_LAZY", {k: v for k, v in attacks._LAZY.items() if k != real})
     return task, attack
 
 

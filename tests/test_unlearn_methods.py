@@ -30,14 +30,7 @@ def make_split(n: int, *, poisoned: bool, seed: int, hw: int = 16) -> ImageSplit
     return ImageSplit(x, y, torch.arange(n) + (10_000 if poisoned else 0), noise, slot)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads of tiny convolutions
-    were ~10x slower than one (spin-waiting threads get descheduled)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: tiny models, one thread
 
 
 @pytest.fixture(scope="module")
