@@ -115,13 +115,13 @@ its first row, a bold budget, alternate shading). Rows whose intervals overlap s
 
 A submission may name, per record, the unlearned checkpoint (a Hub model id, safetensors only). The Space
 downloads it, recomputes the metrics on the configured public variant and compares: accuracies within 1e-6,
-GUS and its standard error within 1e-4, TPR within one poison (1/num_poisons), AUC within 1e-3, counts
-exactly. **✔ verified**: all within tolerance; the Scored checkpoint column names what was scored, and the row
+GUS and its standard error within 1e-4, TPR within one poison (1/num_poisons), target success within one target
+(1/num_targets), AUC within 1e-3, counts exactly. **✔ verified**: all within tolerance; the Scored checkpoint column names what was scored, and the row
 ranks on the recomputed numbers. **✘ mismatch**: the tooltip and *Verification detail* show claimed and
 recomputed values. **failed**: the checkpoint could not be scored (the reason is shown). Only ResNet-18
-checkpoints on CIFAR-10 Gaussian variants can be re-scored so far: a checkpoint named on another task or attack
-(IMDb's GPT-2, targeted variants) is never loaded, and its row stays **unverified**, ranked on its claimed
-numbers, with the reason in the tooltip. The method name and
+checkpoints on CIFAR-10 variants (Gaussian, targeted, indiscriminate) can be re-scored so far: a checkpoint named
+on IMDb (GPT-2) is never loaded, and its row stays **unverified**, ranked on its claimed numbers, with the reason
+in the tooltip. The method name and
 the budget are claims: verification cannot check how the checkpoint was made. The **Status** tab follows a
 submission through queued → verifying → verified / mismatch / failed.
 """

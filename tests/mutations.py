@@ -77,6 +77,10 @@ GD, NGD, GA, NGP, EUK, CFK, SCRUB, SSD, NONE, RETRAIN = (
 )
 SCORING = "hf_unlearn/scoring.py"
 IMDB, TEXT_MODELS = "hf_unlearn/tasks/imdb.py", "hf_unlearn/models/text.py"
+TARGETED, INDISCRIMINATE = "hf_unlearn/attacks/targeted.py", "hf_unlearn/attacks/indiscriminate.py"
+# The crafted CIFAR-10 attacks' tests: the crafting algorithms and their metrics, and the builders.
+TARGETED_TESTS = ("tests/test_gradient_matching.py", "tests/test_cifar10_targeted_dataset.py")
+INDISCRIMINATE_TESTS = ("tests/test_gradient_canceling.py",)
 # The IMDb / GPT-2 track's tests: splits and embedding-space gradients, the GPT-2 wrappers, and every method on
 # a tiny GPT-2 (each file runs in seconds).
 TEXT_TESTS = ("tests/test_text_split.py", "tests/test_text_models.py", "tests/test_text_unlearning.py")
@@ -260,6 +264,41 @@ def _mutations() -> list[Mutation]:
         m("text/euk-skips-gpt2-reset", "specific",
           (Patch(EUK, "            block.reset_parameters()\n            continue\n", "            continue\n"),),
           TEXT_TESTS, "EU-k does not re-initialise blocks with their own initialiser (the GPT-2 blocks)"),
+        # ------------------------------------------------------------------ the crafted CIFAR-10 attacks
+        m("targeted/success-on-true-labels", "swap",
+          (Patch(TARGETED, "return {\"target_success\": target_success(preds, adv), ",
+                 "return {\"target_success\": target_success(preds, targets.y.numpy()), "),),
+          TARGETED_TESTS, "target success counts targets predicted as their TRUE class (swapped label sets)"),
+        m("targeted/success-inverted", "sign",
+          (Patch(TARGETED, "return float(np.mean(pred == adv))", "return float(np.mean(pred != adv))"),),
+          TARGETED_TESTS, "target success counts the targets NOT flipped"),
+        m("targeted/matching-without-create-graph", "specific",
+          (Patch(TARGETED, "grads = torch.autograd.grad(loss, params, create_graph=True)",
+                 "grads = [g.detach() for g in torch.autograd.grad(loss, params, retain_graph=True)]"),),
+          TARGETED_TESTS, "the poison gradient is a constant: the matching loss never reaches the perturbation"),
+        m("indiscriminate/gradpc-unprojected", "specific",
+          (Patch(INDISCRIMINATE, "            if length > radius:\n", "            if False:\n"),),
+          INDISCRIMINATE_TESTS, "GradPC leaves the L2 ball around the clean parameters"),
+        m("indiscriminate/canceling-drops-clean", "specific",
+          (Patch(INDISCRIMINATE, "sq = sum(((n_clean * c.to(g.device) + g) / total).pow(2).sum()",
+                 "sq = sum((g / total).pow(2).sum()"),),
+          INDISCRIMINATE_TESTS, "the canceling objective ignores the clean rows' gradient"),
+        m("indiscriminate/counts-train-rows", "swap",
+          (Patch(INDISCRIMINATE, 'return {"num_poisons": int(len(splits["forget"]))}',
+                 'return {"num_poisons": int(len(splits["test"]))}'),),
+          ("tests/test_crafted_pipeline.py",), "the record's poison count is another split's size"),
+        m("crafted/is-poison-ignores-column", "specific",
+          (Patch("hf_unlearn/variant.py", "return self.noise_slot >= 0 if self.poison is None else self.poison",
+                 "return self.noise_slot >= 0"),),
+          ("tests/test_image_split_poison.py", "tests/test_crafted_pipeline.py"),
+          "is_poison = has noise: crafted poisons (no noise) count as clean, so Retrain trains on them"),
+        m("benchmark/accuracy-gap-sign", "sign",
+          (Patch("hf_unlearn/benchmark.py",
+                 'stats[f"{view.headline}{GAP_SUFFIX}_mean"] = stats[f"{view.headline}_mean"] - stats["variant"].map(retrain)',
+                 'stats[f"{view.headline}{GAP_SUFFIX}_mean"] = stats["variant"].map(retrain) - stats[f"{view.headline}_mean"]'),),
+          ("tests/test_benchmark.py::test_an_indiscriminate_benchmark_reports_the_accuracy_gap_to_retrain",
+           "tests/test_benchmark.py::test_a_targeted_benchmark_reports_target_success_and_its_gap_to_retrain"),
+          "the gap to Retrain is Retrain minus the method"),
     ]
 
 
