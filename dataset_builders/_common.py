@@ -16,7 +16,6 @@ plus a card whose YAML ``configs:`` lists every variant (``hf_unlearn.cards.upda
 from __future__ import annotations
 
 import argparse
-import hashlib
 import math
 import os
 import shutil
@@ -27,18 +26,14 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from hf_unlearn.cards import DatasetCardSpec, update_dataset_card
+from hf_unlearn.cards import DatasetCardSpec, sha256_file, update_dataset_card
 
 Checksums = dict[str, dict[str, str]]  # {split: {relative shard path: sha256}}
 
 
 def sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks (shards can be larger than memory wants)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """Hex sha256 of a file (the card's shard checksums; the loader recomputes them with the same function)."""
+    return sha256_file(path)
 
 
 @dataclass(frozen=True)

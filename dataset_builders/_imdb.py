@@ -45,11 +45,13 @@ def text_fingerprint(source_ds) -> str:
 
 
 def card_spec(attack: str, body: Callable[[dict[str, dict], str], str], citations: tuple[str, ...] = ()) -> DatasetCardSpec:
-    """The card of an IMDb repo: English sentiment classification from ``stanfordnlp/imdb`` (licence: IMDb's terms)."""
+    """The card of an IMDb repo: English sentiment classification from ``stanfordnlp/imdb`` (the repo's additions
+    under Apache-2.0; the reviews keep IMDb's terms, said in the card's licence section)."""
     return DatasetCardSpec(
         task=TASK,
         attack=attack,
-        license="other",
+        license="apache-2.0",
+        source_terms="The reviews keep the terms of the IMDb dataset (stanfordnlp/imdb); see its card.",
         language=("en",),
         task_categories=("text-classification",),
         task_ids=("sentiment-classification",),

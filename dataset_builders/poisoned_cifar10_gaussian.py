@@ -152,7 +152,7 @@ REPO = DatasetRepo(
     splits=("train", "forget", "test"),
     sharding=Sharding(max_rows=20_000),
     card=DatasetCardSpec(
-        task=TASK, attack="gaussian", license="mit", task_categories=("image-classification",), body=card_body
+        task=TASK, attack="gaussian", license="apache-2.0", task_categories=("image-classification",), body=card_body
     ),
 )
 

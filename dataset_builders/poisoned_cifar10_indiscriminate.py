@@ -220,7 +220,7 @@ REPO = DatasetRepo(
     splits=("train", "forget", "test"),
     sharding=Sharding(max_rows=20_000),
     card=DatasetCardSpec(
-        task=TASK, attack="indiscriminate", license="mit", task_categories=("image-classification",),
+        task=TASK, attack="indiscriminate", license="apache-2.0", task_categories=("image-classification",),
         body=card_body, citations=(LU_BIBTEX, SUN_BIBTEX),
     ),
 )

@@ -204,7 +204,7 @@ REPO = DatasetRepo(
     splits=("train", "forget", "test", "targets"),
     sharding=Sharding(max_rows=20_000),
     card=DatasetCardSpec(
-        task=TASK, attack="targeted", license="mit", task_categories=("image-classification",), body=card_body,
+        task=TASK, attack="targeted", license="apache-2.0", task_categories=("image-classification",), body=card_body,
         citations=(_WITCHES_BREW,),
     ),
 )

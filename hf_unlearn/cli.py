@@ -44,11 +44,81 @@ def _add_overrides(p: argparse.ArgumentParser, example: str = "--set train.epoch
                    help=f"override a preset value, e.g. {example} (repeatable)")
 
 
-def _add_checkpoint_and_variant(p: argparse.ArgumentParser, checkpoint_help: str, revision_help: str) -> None:
+def _version() -> str:
+    """The installed distribution's version (``pip install`` metadata), read only when asked."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hf-unlearn")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: print ``hf-unlearn <version>`` and exit 0 (metadata read only when the flag is given)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"hf-unlearn {_version()}")
+        parser.exit(0)
+
+
+# What the deprecated ``--revision`` meant in each verb (it changed meaning between verbs; one release of grace).
+OLD_REVISION = {"train": "dataset", "score": "dataset", "unlearn": "checkpoint"}
+
+
+def _add_revisions(p: argparse.ArgumentParser, verb: str, *, checkpoint: bool) -> None:
+    """``--dataset-revision`` (and ``--checkpoint-revision`` for verbs that read a checkpoint); the old
+    ``--revision`` still works for one release, as the revision it meant in this verb."""
+    p.add_argument("--dataset-revision", default=None, metavar="REV",
+                   help="the dataset's revision on the Hub: branch, tag or commit")
+    if checkpoint:
+        p.add_argument("--checkpoint-revision", default=None, metavar="REV",
+                       help="the checkpoint's revision on the Hub (or write --checkpoint ORG/NAME@REV)")
+    p.add_argument("--revision", dest="old_revision", default=None, metavar="REV",
+                   help=f"deprecated: use --{OLD_REVISION[verb]}-revision (what --revision means in `{verb}`)")
+
+
+def _revisions(args) -> tuple[str | None, str | None]:
+    """(dataset revision, checkpoint revision) from the flags; the old ``--revision`` maps to the one it meant in
+    this verb, with a warning on stderr naming the new flag."""
+    dataset_rev = getattr(args, "dataset_revision", None)
+    checkpoint_rev = getattr(args, "checkpoint_revision", None)
+    old = getattr(args, "old_revision", None)
+    if old is not None:
+        which = OLD_REVISION[args.verb]
+        new = dataset_rev if which == "dataset" else checkpoint_rev
+        if new is not None and new != old:
+            raise ValueError(f"--revision {old} and --{which}-revision {new} disagree; pass only --{which}-revision")
+        print(f"hf-unlearn {args.verb}: warning: --revision is deprecated and goes in the next release; in "
+              f"`{args.verb}` it is the {which}'s revision: use --{which}-revision {old}", file=sys.stderr)
+        if which == "dataset":
+            dataset_rev = old
+        else:
+            checkpoint_rev = old
+    return dataset_rev, checkpoint_rev
+
+
+def _checkpoint_ref(name: str, revision: str | None) -> tuple[str, str | None]:
+    """(id, revision) of ``--checkpoint`` as a result record names it: ``ORG/NAME@REV`` splits, a folder keeps
+    its path (and has no revision)."""
+    from hf_unlearn.hub import split_revision
+
+    if Path(name).expanduser().exists() or "@" not in name:
+        return name, revision
+    repo_id, rev = split_revision(name)
+    if revision is not None and rev != revision:
+        raise ValueError(f"--checkpoint {name} and --checkpoint-revision {revision} disagree; pass one of them")
+    return repo_id, rev
+
+
+def _add_checkpoint_and_variant(p: argparse.ArgumentParser, verb: str, checkpoint_help: str) -> None:
     p.add_argument("--checkpoint", required=True, help=checkpoint_help)
     p.add_argument("--dataset", required=True, help="dataset folder or Hub repo id")
     p.add_argument("--config", required=True, help="variant name, e.g. eps0.1-b1.5-s0")
-    p.add_argument("--revision", default=None, help=revision_help)
+    _add_revisions(p, verb, checkpoint=True)
 
 
 def _add_scoring_flags(p: argparse.ArgumentParser, seed_flag: str) -> None:
@@ -87,10 +157,85 @@ def _task_overrides(args) -> list[str]:
 
 
 def _preset(args, *, builds: bool = False):
-    """The preset with its ``--set`` overrides (and, for verbs that build a variant, ``--task``/``--attack``)."""
-    from hf_unlearn.config import apply_overrides, load_preset
+    """The preset with its ``--set`` overrides (and, for verbs that build a variant, ``--task``/``--attack``);
+    a key the verb does not read is refused (``config.KEY_USERS``)."""
+    from hf_unlearn.config import apply_overrides, check_verb_keys, load_preset
 
+    check_verb_keys(args.overrides, args.verb)  # before the preset loads: the refusal names the verb's own flags
     return apply_overrides(load_preset(args.preset), [*args.overrides, *(_task_overrides(args) if builds else [])])
+
+
+def _load_splits(args, revision: str | None, **kwargs):
+    """``pipeline.load_splits`` for ``--dataset``/``--config``, with an unreadable data file (a truncated or
+    corrupt parquet shard: datasets raises DatasetGenerationError) as one line naming the dataset."""
+    from datasets.exceptions import DatasetGenerationError
+
+    from hf_unlearn.pipeline import load_splits
+
+    try:
+        return load_splits(args.dataset, args.config, revision, task=args.task, attack=args.attack, **kwargs)
+    except DatasetGenerationError as exc:
+        cause = exc.__cause__ or exc.__context__ or exc
+        detail = " ".join(str(cause).split())[:300]
+        shard = _unreadable_shard(args.dataset)
+        what = f"{shard} could not be read" if shard else "a data file could not be read"
+        raise ValueError(f"dataset {args.dataset} [{args.config}]: {what} ({type(cause).__name__}: {detail}); a "
+                         "truncated or corrupt parquet shard? rebuild the folder with `hf-unlearn build` or download "
+                         "it again") from None
+
+
+def _unreadable_shard(dataset: str) -> str | None:
+    """The first parquet file of a local dataset folder whose footer pyarrow cannot read (None if none, or a Hub id)."""
+    import pyarrow.parquet as pq
+
+    folder = Path(dataset).expanduser()
+    for path in sorted(folder.rglob("*.parquet")) if folder.is_dir() else []:
+        try:
+            pq.read_metadata(path)
+        except Exception:  # noqa: BLE001 - any failure to read is the answer
+            return str(path.relative_to(folder))
+    return None
+
+
+def _load_checkpoint(name: str, revision: str | None):
+    """``train.load_checkpoint`` with a wrong ``config.json`` (not JSON, not an object, not a ResNet-18 or a
+    transformers config hf-unlearn knows, or one its weights do not fit) as one line naming the checkpoint."""
+    import json as _json
+
+    from hf_unlearn.train import checkpoint_config, load_checkpoint
+
+    where = f"checkpoint {name}: config.json"
+    try:
+        config = checkpoint_config(name, revision)
+    except _json.JSONDecodeError as exc:
+        raise ValueError(f"{where} is not valid JSON ({exc}); save checkpoints with `hf-unlearn train`/`unlearn` "
+                         "or save_pretrained") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{where} holds a {type(config).__name__}, not a JSON object of model settings")
+    from hf_unlearn.tasks import task_for_checkpoint
+
+    try:
+        task_for_checkpoint(config)  # a model_type hf-unlearn does not load
+    except ValueError as exc:
+        raise ValueError(f"checkpoint {name}: {str(exc).removeprefix('checkpoint ')}") from None
+    if "model_type" not in config:  # hf-unlearn's own ResNet-18: its config is ResNet18's constructor arguments
+        import inspect
+
+        from hf_unlearn.models.resnet import ResNet18
+
+        accepted = set(inspect.signature(ResNet18.__init__).parameters) - {"self"}
+        unknown = sorted(set(config) - accepted)
+        if unknown or not config:
+            raise ValueError(f"{where} is neither a ResNet-18 config (keys {sorted(accepted)}; got "
+                             f"{unknown or 'none'}) nor a transformers config with a model_type")
+    try:
+        return load_checkpoint(name, revision=revision)
+    except RuntimeError as exc:
+        if "state_dict" not in str(exc):
+            raise
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise ValueError(f"checkpoint {name}: the weights do not fit its config.json "
+                         f"({' '.join(lines[:2])[:300]})") from None
 
 
 def _builder(task: str, attack: str):
@@ -127,32 +272,36 @@ def cmd_build(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from hf_unlearn.pipeline import load_splits, train_model
+    from hf_unlearn.pipeline import train_model
     from hf_unlearn.train import RunOptions
 
     cfg = _preset(args)
-    splits = load_splits(args.dataset, args.config, args.revision, task=args.task, attack=args.attack)
+    revision, _ = _revisions(args)
+    splits = _load_splits(args, revision)
     role = "retrain" if args.retrain else "poisoned"
     out = args.output_dir or f"runs/{args.config}-{role}-s{cfg.train.seed}"
     opts = RunOptions(cpu=args.cpu, progress=not args.no_progress, resume=not args.no_resume,
                       mixed_precision=args.mixed_precision)
-    result = train_model(splits, {"id": str(args.dataset), "config": args.config, "revision": args.revision},
+    result = train_model(splits, {"id": str(args.dataset), "config": args.config, "revision": revision},
                          cfg.train, out, role=role, options=opts)
     print(json.dumps({"checkpoint": out, "test_accuracy": result.test_accuracy,
                       "training_cost": result.training_cost}, indent=2))
 
 
 def cmd_score(args) -> None:
-    from hf_unlearn.pipeline import load_splits, score_to_record
+    from hf_unlearn.pipeline import score_to_record
     from hf_unlearn.results import append_record
-    from hf_unlearn.train import load_checkpoint
+    from hf_unlearn.scoring import scoring_device
 
-    model, summary = load_checkpoint(args.checkpoint)
-    splits = load_splits(args.dataset, args.config, args.revision, task=args.task, attack=args.attack)
+    dataset_rev, checkpoint_rev = _revisions(args)
+    checkpoint_id, checkpoint_rev = _checkpoint_ref(args.checkpoint, checkpoint_rev)
+    model, summary = _load_checkpoint(args.checkpoint, checkpoint_rev)
+    model.to(scoring_device(cpu=args.cpu))  # gradients and accuracy run where the model is
+    splits = _load_splits(args, dataset_rev)
     record, _ = score_to_record(
         model, splits,
-        dataset_ref={"id": str(args.dataset), "config": args.config, "revision": args.revision},
-        model_ref={"id": str(args.checkpoint), "revision": None},
+        dataset_ref={"id": str(args.dataset), "config": args.config, "revision": dataset_rev},
+        model_ref={"id": str(checkpoint_id), "revision": checkpoint_rev},
         method=args.method, null_draws=args.null_draws, seed=int(summary.get("seed", 0)),
         score_seed=args.score_seed, compute_used=float(summary.get("training_cost", 0.0)),
         task=args.task, attack=args.attack,
@@ -171,25 +320,42 @@ def cmd_demo(args) -> None:
 
 
 def cmd_unlearn(args) -> None:
+    import dataclasses
+
     from accelerate import Accelerator
 
+    from hf_unlearn.results import append_record
+    from hf_unlearn.unlearn import get_method
     from hf_unlearn.unlearn.runner import unlearn_checkpoint
 
+    get_method(args.method)  # an unknown method fails before anything loads, listing the known ones
+    dataset_rev, checkpoint_rev = _revisions(args)
+    checkpoint_id, checkpoint_rev = _checkpoint_ref(args.checkpoint, checkpoint_rev)
     accelerator = Accelerator(cpu=args.cpu)
     if accelerator.num_processes > 1:
         raise ValueError(f"unlearning runs in one process (it costs a fraction of training); "
                          f"got {accelerator.num_processes}: launch with `accelerate launch --num_processes 1`")
+    # The checkpoint and the variant load here, each at its own revision: the runner has one ``revision``, which it
+    # records as the dataset's. Given both, it loads neither, so ``revision`` is only what the record shows.
+    model, summary = _load_checkpoint(args.checkpoint, checkpoint_rev)
+    splits = _load_splits(args, dataset_rev)
     outcome = unlearn_checkpoint(
         args.checkpoint, args.dataset, args.config, args.method, budget=args.budget, seed=args.seed,
         overrides=args.overrides, method_config_path=args.method_config, output_dir=args.output_dir,
-        results_path=args.output, null_draws=args.null_draws, score_seed=args.score_seed, revision=args.revision,
+        results_path=None, null_draws=args.null_draws, score_seed=args.score_seed, revision=dataset_rev,
         accelerator=accelerator, progress=not args.no_progress, task=args.task, attack=args.attack,
+        model=model, summary=summary, splits=splits,
     )
+    record = outcome.record
+    if outcome.checkpoint_dir is None:  # `none` scores the checkpoint itself: the record names it at its revision
+        record = dataclasses.replace(record, model={"id": str(checkpoint_id), "revision": checkpoint_rev})
+    if args.output:
+        append_record(record, args.output)
     r = outcome.result
     print(json.dumps({
         "checkpoint": None if outcome.checkpoint_dir is None else str(outcome.checkpoint_dir),
         "method": args.method, "compute_used": r.compute_used, "compute_limit": r.limit,
-        "stopped_by": r.stopped_by, "metrics": outcome.record.metrics,
+        "stopped_by": r.stopped_by, "metrics": record.metrics,
     }, indent=2))
 
 
@@ -256,6 +422,7 @@ def build_parser(build_for: tuple[str, str] | None = None) -> argparse.ArgumentP
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action=_VersionAction, help="print hf-unlearn's version and exit")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     build_task, build_attack = build_for or _build_choice([])
@@ -278,7 +445,7 @@ def build_parser(build_for: tuple[str, str] | None = None) -> argparse.ArgumentP
                        "Resumes from checkpoints/epoch_N in the output folder if a run was interrupted.")
     p.add_argument("--dataset", required=True, help="dataset folder or Hub repo id (e.g. ./poisoned-cifar10-gaussian)")
     p.add_argument("--config", required=True, help="variant name, e.g. eps0.1-b1.5-s0")
-    p.add_argument("--revision", default=None, help="dataset revision (Hub)")
+    _add_revisions(p, "train", checkpoint=False)
     p.add_argument("--retrain", action="store_true", help="train without the forget rows (the Retrain reference)")
     p.add_argument("--output-dir", default=None, help="checkpoint folder (default runs/<config>-<role>-s<seed>)")
     p.add_argument("--no-resume", action="store_true", help="ignore checkpoints in the output folder")
@@ -290,10 +457,12 @@ def build_parser(build_for: tuple[str, str] | None = None) -> argparse.ArgumentP
     p = sub.add_parser("score", help="score a checkpoint: GUS, TPR@FPR, AUC, accuracy",
                        description="Gaussian scores of a checkpoint's input gradients against its variant's noise "
                        "(and fresh null noise). Prints the metrics; --output appends a result record (JSONL).")
-    _add_checkpoint_and_variant(p, "folder with model.safetensors, or a Hub model id", "dataset revision (Hub)")
+    _add_checkpoint_and_variant(p, "score", "folder with model.safetensors, or a Hub model id (ORG/NAME[@REV])")
     p.add_argument("--method", default="none", help="method name recorded in the result (default none)")
     _add_task_attack(p, builds=False)
     _add_scoring_flags(p, "--seed")
+    p.add_argument("--cpu", action="store_true",
+                   help="force the CPU (default: the accelerator, as Accelerate picks it)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("demo", help="the demo benchmark on the shipped samples (build, train, retrain, score, plot)",
@@ -316,7 +485,7 @@ def build_parser(build_for: tuple[str, str] | None = None) -> argparse.ArgumentP
                        "stop_on_plateau=true / stop_on_collapse=true) and the output says why it stopped (stopped_by); "
                        "saves the unlearned checkpoint (safetensors + card), scores it and prints the metrics. "
                        "Works under `accelerate launch -m hf_unlearn.cli unlearn ...` (one process).")
-    _add_checkpoint_and_variant(p, "poisoned checkpoint folder or Hub model id", "checkpoint revision (Hub)")
+    _add_checkpoint_and_variant(p, "unlearn", "poisoned checkpoint folder or Hub model id (ORG/NAME[@REV])")
     p.add_argument("--method", required=True,
                    help="none, retrain, gd, ngd, ga, euk, cfk, scrub, neggrad_plus, ssd (or a registered method)")
     p.add_argument("--budget", type=float, default=0.1,

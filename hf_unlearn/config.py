@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union
 
 import yaml
 
@@ -45,6 +47,26 @@ def _poison_default(data: dict[str, Any]) -> Any:
 # Mapping fields whose keys are free (task-specific), so ``--set section.field.key=value`` may add keys.
 FREE_FORM = (("train", "model"),)
 
+# Which verbs read each top-level key of a preset. A ``--set`` a verb does not read is refused rather than
+# silently ignored (``train --set poison.eps=0.2`` would otherwise train on the variant --config names and
+# record nothing of the override).
+KEY_USERS: dict[str, tuple[str, ...]] = {
+    "source": ("demo", "benchmark"),
+    "task": ("demo", "benchmark"),
+    "attack": ("demo", "benchmark"),
+    "poison": ("demo", "benchmark"),
+    "train": ("train", "demo", "benchmark"),
+    "scoring": ("demo", "benchmark"),
+}
+# What a verb that does not read a key takes instead (the hint in the refusal).
+_INSTEAD = {
+    ("train", "source"): "train reads the variant named by --dataset/--config",
+    ("train", "task"): "pass --task",
+    ("train", "attack"): "pass --attack",
+    ("train", "poison"): "train reads the variant named by --dataset/--config; build another with `hf-unlearn build`",
+    ("train", "scoring"): "score the checkpoint with `hf-unlearn score --null-draws N --seed S`",
+}
+
 
 @dataclass
 class PipelineConfig:
@@ -65,10 +87,80 @@ class PipelineConfig:
             raise ValueError(f"poison={self.poison!r}: attack {self.attack!r} takes a {cls.__name__}")
 
 
+def _type_name(tp: Any) -> str:
+    """``float``, ``bool or str``, ``int or None``: a field's type as the error shows it."""
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "None"
+    if dataclasses.is_dataclass(tp):
+        return f"a mapping of {tp.__name__} keys"
+    origin = typing.get_origin(tp)
+    return getattr(origin or tp, "__name__", str(tp))
+
+
+def typed_value(value: Any, tp: Any, key: str) -> Any:
+    """``value`` as the field type ``tp`` says, or a ValueError naming the key, the value and the type.
+
+    YAML parses ``--set`` values and presets, so ``lr=abc`` arrives as a string and ``lr=1e-4`` too (YAML 1.1
+    floats need a dot); the dataclass field's type decides: a number-shaped string becomes a float, an int
+    field takes only whole numbers, a bool field only true/false, and nothing else passes unchecked.
+    """
+    if tp is Any or isinstance(tp, TypeVar):
+        return value
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return typed_value(value, arg, key)
+            except ValueError:
+                continue
+        raise ValueError(f"{key}={value!r}: expected {_type_name(tp)}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"{key}={value!r}: expected bool (true or false)")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ValueError(f"{key}={value!r}: expected int (a whole number, e.g. 10)")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ValueError(f"{key}={value!r}: expected float (a number, e.g. 0.05 or 1e-4)")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ValueError(f"{key}={value!r}: expected str")
+    if origin is dict or tp is dict:
+        if isinstance(value, dict):
+            return value
+        raise ValueError(f"{key}={value!r}: expected a mapping (dict)")
+    if origin in (list, tuple) or tp in (list, tuple):
+        if isinstance(value, (list, tuple)):
+            return (origin or tp)(value)
+        raise ValueError(f"{key}={value!r}: expected a list")
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        raise ValueError(f"{key}={value!r}: expected {_type_name(tp)}")
+    return value
+
+
 def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
-    """Build dataclass ``cls`` from a dict, recursing into dataclass fields; unknown keys raise."""
+    """Build dataclass ``cls`` from a dict, recursing into dataclass fields; unknown keys raise, and every
+    value is checked against its field's type (``typed_value``)."""
     data = dict(data or {})
     names = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     unknown = sorted(set(data) - set(names))
     if unknown:
         raise ValueError(f"unknown key(s) {unknown} in {where or cls.__name__}; valid keys: {sorted(names)}")
@@ -84,7 +176,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
             base.update(value)
             kwargs[name] = from_dict(type(default), base, f"{where}.{name}".strip("."))
         else:
-            kwargs[name] = value
+            kwargs[name] = typed_value(value, hints.get(name, Any), f"{where}.{name}".strip("."))
     return cls(**kwargs)
 
 
@@ -99,11 +191,26 @@ def load_preset(name_or_path: str | os.PathLike) -> PipelineConfig:
     return from_dict(PipelineConfig, yaml.safe_load(path.read_text()) or {}, str(path.name))
 
 
-def apply_overrides(cfg: PipelineConfig, overrides: list[str]) -> PipelineConfig:
-    """``section.key=value`` strings (YAML-parsed values), e.g. ``train.epochs=10``.
+def check_verb_keys(overrides: list[str], verb: str) -> None:
+    """Refuse ``section.key=value`` overrides whose section ``verb`` does not read (``KEY_USERS``)."""
+    for item in overrides:
+        top = item.partition("=")[0].split(".")[0]
+        users = KEY_USERS.get(top)
+        if users is not None and verb not in users:
+            hint = _INSTEAD.get((verb, top))
+            raise ValueError(f"--set {item}: `hf-unlearn {verb}` does not use {top}"
+                             f"{'' if top in ('source', 'task', 'attack') else '.*'} ({', '.join(users)} do)"
+                             + (f"; {hint}" if hint else ""))
 
-    ``task=...`` / ``attack=...`` that switch to an attack with other variant parameters start ``poison`` from
-    that attack's defaults (``poison.*`` overrides then apply to them)."""
+
+def apply_overrides(cfg: PipelineConfig, overrides: list[str], verb: str | None = None) -> PipelineConfig:
+    """``section.key=value`` strings (YAML-parsed values, then typed by the field), e.g. ``train.epochs=10``.
+
+    ``verb`` (a CLI verb) refuses keys that verb does not read. ``task=...`` / ``attack=...`` that switch to an
+    attack with other variant parameters start ``poison`` from that attack's defaults (``poison.*`` overrides
+    then apply to them)."""
+    if verb is not None:
+        check_verb_keys(overrides, verb)
     data = dataclasses.asdict(cfg)
     chosen = {k: yaml.safe_load(v) for k, _, v in (o.partition("=") for o in overrides) if k in ("task", "attack")}
     if chosen:

@@ -35,14 +35,19 @@ def check_local_or_repo_id(name: str, what: str) -> bool:
     """True for an existing local path; False for something shaped like ``org/name[@rev]``; else a clear error.
 
     Catching a mistyped folder name here avoids a minute of Hub retries ending in a network error.
+    A name like ``runs/nope`` whose first part is an existing local folder is taken for a mistyped path, not for
+    the Hub repo of an organisation called ``runs``.
     """
     if Path(name).expanduser().exists():
         return True
     repo_id, _ = split_revision(name)
     parts = repo_id.split("/")
     if len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~")):
+        if Path(parts[0]).is_dir():
+            raise FileNotFoundError(f"{what} folder {name!r} does not exist ({parts[0]}/ has no {parts[1]!r}); "
+                                    "a Hub id looks like ORG/NAME")
         return False
-    raise FileNotFoundError(f"{what} {name!r} is neither an existing folder nor a Hub repo id (ORG/NAME)")
+    raise FileNotFoundError(f"{what} {name!r}: no such folder, and not a Hub repo id (a Hub id looks like ORG/NAME)")
 
 
 def _auth_hint(repo_id: str) -> str:
@@ -50,6 +55,24 @@ def _auth_hint(repo_id: str) -> str:
         f"could not reach {repo_id!r} on {os.environ.get('HF_ENDPOINT', 'https://huggingface.co')}: log in with "
         "`hf auth login` or set HF_TOKEN, check the repo id, or work offline from a local folder"
     )
+
+
+def _missing_model(repo: str, revision: str | None, exc: Exception) -> Exception:
+    """The error for a checkpoint name that is no local folder and that the Hub (or its cache) cannot serve."""
+    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    head = f"checkpoint {repo!r}: no such local folder, and"
+    tail = "a local path must exist; a Hub id looks like ORG/NAME"
+    if isinstance(exc, LocalEntryNotFoundError):
+        return FileNotFoundError(f"{head} no such model in the local Hub cache (offline, or {endpoint} unreachable); "
+                                 f"{tail}")
+    if isinstance(exc, RevisionNotFoundError):
+        return FileNotFoundError(f"{head} the Hub repo has no revision {revision!r}; {tail}")
+    if isinstance(exc, RepositoryNotFoundError):
+        return FileNotFoundError(f"{head} {endpoint} has no model repo of that name (private or gated ones need "
+                                 f"`hf auth login` or HF_TOKEN); {tail}")
+    return HubAccessError(f"{_auth_hint(split_revision(repo)[0])} ({exc})")
 
 
 def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "dataset", private: bool = False,
@@ -76,7 +99,7 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "da
 def load_model(repo: str, revision: str | None = None):
     """A ResNet18 checkpoint and its training summary from a Hub model repo (safetensors only; the cifar10 task)."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
 
     from hf_unlearn.models.resnet import ResNet18
 
@@ -84,8 +107,8 @@ def load_model(repo: str, revision: str | None = None):
     revision = revision or rev
     try:
         model = ResNet18.from_pretrained(repo_id, revision=revision)
-    except HfHubHTTPError as exc:
-        raise HubAccessError(f"{_auth_hint(repo_id)} ({exc})") from exc
+    except (HfHubHTTPError, LocalEntryNotFoundError) as exc:
+        raise _missing_model(repo, revision, exc) from exc
     summary: dict[str, Any] = {}
     try:
         summary = json.loads(Path(hf_hub_download(repo_id, SUMMARY_FILE, revision=revision)).read_text())
@@ -97,11 +120,15 @@ def load_model(repo: str, revision: str | None = None):
 def read_model_config(repo: str, revision: str | None = None) -> dict[str, Any]:
     """A Hub model repo's ``config.json`` ({} if it has none), for ``train.load_checkpoint`` to pick the task."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+    from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
 
     repo_id, rev = split_revision(repo)
     try:
         path = hf_hub_download(repo_id, CONFIG_FILE, revision=revision or rev)
+    except (LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError) as exc:
+        # LocalEntryNotFoundError is also an EntryNotFoundError: offline, it is a missing model, not a missing file
+        raise _missing_model(repo, revision or rev, exc) from exc
     except EntryNotFoundError:
         return {}
     except HfHubHTTPError as exc:

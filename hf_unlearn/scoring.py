@@ -152,6 +152,17 @@ def null_scores(grads: torch.Tensor, index: torch.Tensor, draws: int, seed: int,
     return out
 
 
+def scoring_device(cpu: bool = False) -> torch.device:
+    """Where ``hf-unlearn score`` runs: the device Accelerate picks (a GPU, MPS, ... when there is one; this
+    process's GPU under ``accelerate launch``), or the CPU when ``cpu`` (``--cpu``). The scores do not depend on
+    it beyond float rounding: the null noise is drawn on the CPU either way (``null_scores``)."""
+    if cpu:
+        return torch.device("cpu")
+    from accelerate import PartialState
+
+    return PartialState().device
+
+
 def _task_input_gradients(task, model: torch.nn.Module, split, batch_size: int) -> torch.Tensor:
     """``task.input_gradients(model, split)``, passing ``batch_size`` when the task accepts it."""
     import inspect

@@ -354,6 +354,8 @@ def save_checkpoint(model: torch.nn.Module, folder: str | os.PathLike, summary: 
         json.dumps(summary, indent=2, sort_keys=True, default=str, allow_nan=False))
     title = title or f"hf-unlearn {getattr(task, 'model_title', 'model')} ({summary.get('role', 'poisoned')})"
     write_model_card(folder, summary, title=title, task=task)
+    if hasattr(model, "training_summary"):  # ResNet18's mixin save_pretrained/push_to_hub write these back
+        model.training_summary, model.card_text = summary, (folder / "README.md").read_text(encoding="utf-8")
 
 
 def _finite_or_none(value: Any) -> Any:

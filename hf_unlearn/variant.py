@@ -105,17 +105,29 @@ def load_variant(dataset: str | os.PathLike, config: str, revision: str | None =
     rebuilt with other rows under the same name (``runs/a/poisoned-cifar10-gaussian`` then
     ``runs/b/poisoned-cifar10-gaussian``, or one folder rebuilt in place) came back with the first build's rows.
     An unchanged folder still loads from its cache; a Hub id keeps datasets' own (revision-keyed) cache.
+
+    A local folder's shards are checked against the sha256 its card records (``cards.verify_local_variant``)
+    before loading: a variant modified after it was built raises ``VariantModifiedError`` (a ValueError) naming
+    the file. The check is remembered in the content-keyed cache folder, so an unchanged folder (same files,
+    sizes, mtimes and recorded checksums) is hashed once, not on every load.
     """
     from pathlib import Path
 
     import datasets
 
-    from hf_unlearn.cards import local_variant_key
+    from hf_unlearn.cards import local_variant_key, verify_local_variant
     from hf_unlearn.hub import check_local_or_repo_id
 
     cache_dir = None
     if check_local_or_repo_id(str(dataset), "dataset"):  # a local folder: a cache of its own content
-        cache_dir = str(Path(datasets.config.HF_DATASETS_CACHE) / "hf_unlearn-local" / local_variant_key(dataset, config))
+        cache = Path(datasets.config.HF_DATASETS_CACHE) / "hf_unlearn-local" / local_variant_key(dataset, config)
+        verified = cache / ".sha256-verified"
+        if not verified.is_file():
+            checked = verify_local_variant(dataset, config)
+            if checked:
+                cache.mkdir(parents=True, exist_ok=True)
+                verified.write_text(f"{checked} shard(s) of {config!r} match the card\n")
+        cache_dir = str(cache)
     try:
         ds = datasets.load_dataset(str(dataset), config, revision=revision, cache_dir=cache_dir)
     except ValueError as exc:

@@ -277,6 +277,8 @@ def submit_file(
             raise LeaderboardTargetError(
                 f"cannot reach the Space {target}: {type(exc).__name__}: {_one_line(exc)}"
             ) from None
+    if kind == "local":
+        checkpoints = local_checkpoint_refs(checkpoints)
     if catalog is None:
         from leaderboard.catalog import Catalog, CatalogError
 
@@ -303,6 +305,24 @@ def submit_file(
         limits=limits,
         display_name=display_name,
     )
+
+
+def local_checkpoint_refs(checkpoints: Iterable[str] | Mapping[int, str] | None) -> list[str] | None:
+    """``[INDEX=]ID[@REV]`` refs with each ID that is an existing relative folder (``runs/u-ga``) written as
+    ``./runs/u-ga``: the submission format takes a local folder only with an explicit ``./`` or ``/`` (a bare
+    ``runs/u-ga`` is also shaped like a Hub id), but on the command line an existing folder is what was meant."""
+    if checkpoints is None:
+        return None
+    refs = [f"{i}={ref}" for i, ref in checkpoints.items()] if isinstance(checkpoints, Mapping) else list(checkpoints)
+    out = []
+    for ref in refs:
+        indexed = isinstance(ref, str) and re.match(r"^\s*\d+\s*=", ref)
+        index, eq, ident = ref.partition("=") if indexed else ("", "", ref)
+        if (isinstance(ident, str) and ident.strip() and not ident.strip().startswith(("/", "./", "../", "~"))
+                and os.path.isdir(ident.strip())):
+            ident = "./" + ident.strip()
+        out.append(f"{index}{eq}{ident}")
+    return out
 
 
 def hub_token() -> str | None:

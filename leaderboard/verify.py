@@ -41,7 +41,6 @@ is configured.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import multiprocessing
 import os
@@ -358,11 +357,9 @@ def _score_crafted(model: Any, dataset: str, config: str, task: str, attack: str
 
 
 def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from hf_unlearn.cards import sha256_file
+
+    return sha256_file(path)
 
 
 def _run_calls(conn: Any, score_fn: ScoreFn, calls: list[dict[str, Any]], cwd: str | None) -> None:

@@ -46,3 +46,14 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def datasets_cache(tmp_path, monkeypatch):
+    """A private datasets cache, so a stale entry (or an earlier verification) from another test or run can neither
+    help nor hide a bug in how a variant is loaded."""
+    import datasets
+
+    cache = tmp_path / "hf-datasets-cache"
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(cache))
+    return cache

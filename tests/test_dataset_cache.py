@@ -16,16 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CFG = GaussianPoisonConfig(eps=0.1, budget=5.0, seed=0, max_train_rows=100)
 
 
-@pytest.fixture()
-def datasets_cache(tmp_path, monkeypatch):
-    """A private datasets cache, so a stale entry from another test or run can neither help nor hide the bug."""
-    import datasets
-
-    cache = tmp_path / "hf-datasets-cache"
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(cache))
-    return cache
-
-
 @pytest.fixture(scope="module")
 def other_source(tmp_path_factory) -> Path:
     """The CIFAR-10 sample with its train rows reversed: the same config name then holds other images and labels."""

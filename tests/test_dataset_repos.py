@@ -62,9 +62,9 @@ def test_cards_carry_their_task_header_and_one_citation_section(folders):
     imdb = DatasetCard.load(folders["poisoned-imdb-gaussian"] / "README.md")
     trigger = DatasetCard.load(folders["poisoned-imdb-targeted"] / "README.md")
     c, i = cifar.data.to_dict(), imdb.data.to_dict()
-    assert (c["license"], c["task_categories"], c.get("language")) == ("mit", ["image-classification"], None)
+    assert (c["license"], c["task_categories"], c.get("language")) == ("apache-2.0", ["image-classification"], None)
     assert (i["license"], i["task_categories"], i["task_ids"], i["language"], i["source_datasets"]) == (
-        "other", ["text-classification"], ["sentiment-classification"], ["en"], ["stanfordnlp/imdb"])
+        "apache-2.0", ["text-classification"], ["sentiment-classification"], ["en"], ["stanfordnlp/imdb"])
     assert trigger.data.to_dict()["task_categories"] == ["text-classification"]
     for card, keys in ((cifar, ["pawelczyk2025machine"]), (imdb, ["pawelczyk2025machine"]),
                        (trigger, ["pawelczyk2025machine", "wan2023poisoning"])):

@@ -166,7 +166,7 @@ def test_load_refuses_pickles_and_foreign_folders(tokenizer, tmp_path):
     model.net.save_pretrained(str(plain))  # a transformers folder without the wrapper's extras
     with pytest.raises(ValueError, match="hf_unlearn"):
         load_text_model(plain)
-    with pytest.raises(FileNotFoundError, match="neither an existing folder"):
+    with pytest.raises(FileNotFoundError, match="no such folder, and not a Hub repo id"):
         load_text_model(str(tmp_path / "missing"))
 
 

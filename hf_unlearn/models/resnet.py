@@ -5,10 +5,18 @@ gradients and Gaussian poisons live in the same space (DESIGN.md, "Input space")
 ``width`` scales every stage (64 is the paper's network; 16 is the CPU preset's),
 and ``PyTorchModelHubMixin`` gives ``save_pretrained``/``from_pretrained``/
 ``push_to_hub`` with safetensors weights and a ``config.json`` built from the
-constructor arguments.
+constructor arguments. A model loaded with ``from_pretrained`` keeps the folder's
+``training_summary.json`` and card, and the mixin's ``save_pretrained``/``push_to_hub``
+write them back: a checkpoint published that way can still be unlearned (the budget
+is a fraction of the training cost its summary records).
 """
 
 from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +25,7 @@ from torch import nn
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+SUMMARY_FILE = "training_summary.json"  # beside the weights: the training cost an unlearning budget is a fraction of
 
 
 class BasicBlock(nn.Module):
@@ -53,6 +62,10 @@ class ResNet18(
         std: tuple[float, float, float] = CIFAR10_STD,
     ) -> None:
         super().__init__()
+        # The checkpoint's training summary and model card, set by ``from_pretrained`` (or by whoever saves the
+        # model) and written back by ``_save_pretrained``; None for a fresh network.
+        self.training_summary: dict[str, Any] | None = None
+        self.card_text: str | None = None
         if width < 1 or num_classes < 2:
             raise ValueError(f"width={width}, num_classes={num_classes}: need width >= 1 and num_classes >= 2")
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
@@ -66,6 +79,41 @@ class ResNet18(
             in_planes = planes
         self.layer1, self.layer2, self.layer3, self.layer4 = layers
         self.linear = nn.Linear(in_planes, num_classes)
+
+    # ------------------------------------------------------------------ Hub mixin hooks
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """Weights (the mixin's safetensors), then the summary and card the model was loaded with.
+
+        The mixin writes ``README.md`` only when the folder has none, so the project's card written here survives
+        ``save_pretrained`` and ``push_to_hub``; a summary without a card gets a fresh project card.
+        """
+        super()._save_pretrained(save_directory)
+        if self.training_summary is not None:
+            (Path(save_directory) / SUMMARY_FILE).write_text(
+                json.dumps(self.training_summary, indent=2, sort_keys=True, default=str, allow_nan=False))
+        if self.card_text is not None:
+            (Path(save_directory) / "README.md").write_text(self.card_text, encoding="utf-8")
+        elif self.training_summary is not None:
+            from hf_unlearn.cards import write_model_card
+
+            role = self.training_summary.get("role", "poisoned")
+            write_model_card(save_directory, self.training_summary, title=f"hf-unlearn ResNet-18 ({role})",
+                             task=self.training_summary.get("task"))
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir: str | Path | None,
+                         force_download: bool, local_files_only: bool, token: str | bool | None, **kwargs: Any):
+        """The mixin's loader, plus the folder's (or repo's) ``training_summary.json`` and ``README.md``."""
+        model = super()._from_pretrained(model_id=model_id, revision=revision, cache_dir=cache_dir,
+                                         force_download=force_download, local_files_only=local_files_only,
+                                         token=token, **kwargs)
+        summary = _companion(model_id, SUMMARY_FILE, revision=revision, cache_dir=cache_dir,
+                             force_download=force_download, local_files_only=local_files_only, token=token)
+        card = _companion(model_id, "README.md", revision=revision, cache_dir=cache_dir,
+                          force_download=force_download, local_files_only=local_files_only, token=token)
+        model.training_summary = json.loads(summary) if summary is not None else None
+        model.card_text = card
+        return model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != 3:
@@ -99,3 +147,17 @@ class ResNet18(
         stem = nn.ModuleList([self.conv1, self.bn1])
         residual = [b for layer in (self.layer1, self.layer2, self.layer3, self.layer4) for b in layer]
         return [stem, *residual, self.linear]
+
+
+def _companion(model_id: str, filename: str, **download: Any) -> str | None:
+    """A small file beside the weights (local folder or Hub repo), or None where there is none."""
+    if os.path.isdir(model_id):
+        path = Path(model_id) / filename
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(repo_id=model_id, filename=filename, **download)).read_text(encoding="utf-8")
+    except (EntryNotFoundError, LocalEntryNotFoundError):
+        return None

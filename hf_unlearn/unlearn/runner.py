@@ -184,6 +184,9 @@ def unlearn_checkpoint(
         }
         title = f"hf-unlearn {getattr(task_spec, 'model_title', 'model')}, {method} on {config} (seed {seed})"
         save_checkpoint(result.model, out_dir, card, title=title, task=task_spec)
+        from hf_unlearn.cards import add_eval_results
+
+        add_eval_results(out_dir, record)  # the card's model-index: this run's metrics on its variant
     if results_path is not None:
         append_record(record, results_path)
     return UnlearnOutcome(record, result, out_dir, scores, validation_accuracy)
