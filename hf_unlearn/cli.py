@@ -308,6 +308,11 @@ def cmd_score(args) -> None:
     )
     if args.output:
         append_record(record, args.output)
+    folder = Path(str(checkpoint_id))
+    if folder.is_dir() and (folder / "README.md").is_file():  # a local checkpoint: its card gets the results
+        from hf_unlearn.cards import add_eval_results
+
+        add_eval_results(folder, record)
     print(json.dumps(record.to_dict()["metrics"], indent=2))
 
 

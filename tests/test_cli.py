@@ -51,6 +51,11 @@ def test_build_train_score_chain(tmp_path):
     assert metrics["num_poisons"] == 6 and metrics["num_nulls"] == 60
     (record,) = read_records(tmp_path / "results.jsonl")
     assert record.dataset["config"] == cfg and record.method == "none"
+    # score writes its results into the local checkpoint's card, where the Hub reads them (model-index)
+    from huggingface_hub import ModelCard
+
+    results = {(r.metric_type, r.dataset_config): r.metric_value for r in ModelCard.load(tmp_path / "m" / "README.md").data.eval_results}
+    assert results[("gus", cfg)] == pytest.approx(metrics["gus"]) and ("accuracy", cfg) in results
 
     # unlearn the poisoned checkpoint, with plain python and under `accelerate launch`
     common = ["--checkpoint", "m", "--dataset", "poisoned-cifar10-gaussian", "--config", cfg, "--budget", "0.1",
