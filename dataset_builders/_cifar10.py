@@ -12,13 +12,15 @@ import io
 import os
 import tempfile
 from dataclasses import asdict, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hf_unlearn.data import decode_images, raw_image_column, task_spec
 from hf_unlearn.poisons.gaussian import train_subset
-from hf_unlearn.train import TrainConfig
+
+if TYPE_CHECKING:  # hf_unlearn.train imports torch; the builders' CLI (and `hf-unlearn --help`) must not
+    from hf_unlearn.train import TrainConfig
 
 TASK = "cifar10"
 SOURCE_HELP = "clean CIFAR-10: Hub id (default uoft-cs/cifar10), folder/parquet, or 'samples'"  # every CIFAR builder's
@@ -108,6 +110,8 @@ def crafting_train_config(recipe: str, attack: str | None = None) -> TrainConfig
     (``paper``; ``cpu-fidelity``). ``tiny``: a width-4 network trained one epoch, for tests only.
     """
     if recipe == "tiny":
+        from hf_unlearn.train import TrainConfig
+
         return TrainConfig(epochs=1, batch_size=64, lr=0.05, width=4, augment="none", seed=0, eval_batch_size=256)
     if recipe not in ("paper", "cpu"):
         raise ValueError(f"recipe={recipe!r}: expected one of ['paper', 'cpu', 'tiny']")
