@@ -29,6 +29,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_leaderboard.py
 	HF_UNLEARN_GPT2_TOKENIZER=$${HF_UNLEARN_GPT2_TOKENIZER:-../shared/models/gpt2-tokenizer} $(BIN)/python benchmarks/text_scoring.py --threads 1
 	HF_UNLEARN_GPT2_TOKENIZER=$${HF_UNLEARN_GPT2_TOKENIZER:-../shared/models/gpt2-tokenizer} $(BIN)/python benchmarks/text_training.py --threads 1
+	$(BIN)/python benchmarks/bench_crafting.py --threads 1
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache
