@@ -240,6 +240,7 @@ def test_target_success_hand_built():
 def test_evaluate_uses_clean_targets_and_restores_mode():
     class Split:
         x = torch.zeros(3, 3, 32, 32, dtype=torch.uint8)
+        y = torch.tensor([9, 2, 9])  # the targets' true classes: success must not count these
         adversarial_label = torch.tensor([2, 2, 7])
 
         def __len__(self):
