@@ -50,11 +50,11 @@ from hf_unlearn.attacks.indiscriminate import (
     gradpc,
     mean_loss_accuracy,
     parameter_distance,
-    poison_count,
     quantise,
 )
 from hf_unlearn.cards import DatasetCardSpec
 from hf_unlearn.data import load_source, task_spec
+from hf_unlearn.poisons.gaussian import num_poisons
 
 REPO_NAME = "poisoned-cifar10-indiscriminate"
 TASK = "cifar10"
@@ -90,7 +90,7 @@ def build_variant(source_ds, cfg: IndiscriminateConfig, clean_model=None, *, pro
     model, model_info = clean_model
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     txt, tyt = torch.from_numpy(test_x), torch.from_numpy(test_y)
-    n_poisons = poison_count(len(rows), cfg.budget)
+    n_poisons = num_poisons(len(rows), cfg.budget)
     init = choose_init_rows(len(rows), n_poisons, cfg.seed)
 
     with torch.random.fork_rng(devices=[]):

@@ -52,6 +52,38 @@ class AttackEvaluation:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class AttackBase:
+    """What every attack answers the same way: which tasks it supports and its repo name (subclass it)."""
+
+    name: str
+    tasks: tuple[str, ...]
+
+    def supports(self, task: Any) -> bool:
+        return getattr(task, "name", task) in self.tasks
+
+    def repo_name(self, task: Any) -> str:
+        """``poisoned-<task>-<attack>``: the dataset repo / default folder name of its variants."""
+        return f"poisoned-{getattr(task, 'name', task)}-{self.name}"
+
+
+def predict(model: Any, split: Any, batch_size: int = 256):
+    """Arg-max predictions (int64 numpy) of ``model`` on a split's clean inputs (``split.inputs(rows,
+    noisy=False)``), in eval mode, the model's train/eval state restored: what targeted attacks score."""
+    import numpy as np
+    import torch
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(split), batch_size):
+            rows = torch.arange(start, min(start + batch_size, len(split)))
+            out.append(model(split.inputs(rows, noisy=False).to(device)).argmax(1).cpu())
+    model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
+
+
 def as_evaluation(result: Any) -> AttackEvaluation:
     """``evaluate``'s result as an AttackEvaluation (a plain mapping of metrics is accepted)."""
     if isinstance(result, AttackEvaluation):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from hf_unlearn.attacks import AttackEvaluation
+from hf_unlearn.attacks import AttackBase, AttackEvaluation
 from hf_unlearn.poisons.gaussian import GaussianPoisonConfig
 
 
@@ -28,7 +28,7 @@ CONFIG_CLASSES = {
 
 
 @dataclass(frozen=True)
-class GaussianAttack:
+class GaussianAttack(AttackBase):
     """The ``gaussian`` attack (interface: ``hf_unlearn.attacks``)."""
 
     name: str = "gaussian"
@@ -36,11 +36,6 @@ class GaussianAttack:
     columns: tuple[str, ...] = ("noise",)
     config_class: type = GaussianPoisonConfig  # the image task's; config_class_for(task) for any task
 
-    def supports(self, task: str) -> bool:
-        return getattr(task, "name", task) in self.tasks
-
-    def repo_name(self, task: str) -> str:
-        return f"poisoned-{getattr(task, 'name', task)}-{self.name}"
 
     def config_class_for(self, task: str) -> type:
         """The variant-parameter class of ``task``'s Gaussian variants (names like ``eps0.1-b1.5-s0``)."""

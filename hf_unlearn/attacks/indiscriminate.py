@@ -58,6 +58,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hf_unlearn.attacks import AttackBase
 from hf_unlearn.poisons.gaussian import num_poisons
 
 # First words of the seed sequences: the poisons' initial rows and GradPC's batch order never share numbers.
@@ -175,11 +176,6 @@ def choose_init_rows(num_rows: int, n_poisons: int, seed: int) -> np.ndarray:
         raise ValueError(f"cannot start {n_poisons} poisons from {num_rows} training rows; lower the budget")
     rng = np.random.default_rng([_INIT_STREAM, seed])
     return np.sort(rng.choice(num_rows, size=n_poisons, replace=False)).astype(np.int64)
-
-
-def poison_count(num_train_rows: int, budget: float) -> int:
-    """How many poisons a budget appends: round(budget/100 * N), at least one (as the Gaussian variants)."""
-    return num_poisons(num_train_rows, budget)
 
 
 # ----------------------------------------------------------------------------- tensors
@@ -455,7 +451,7 @@ def quantise(poisons: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- the registered attack
 @dataclass(frozen=True)
-class IndiscriminateAttack:
+class IndiscriminateAttack(AttackBase):
     """The CIFAR-10 gradient-canceling attack, recorded as attack ``indiscriminate`` (interface:
     ``hf_unlearn.attacks``).
 
@@ -468,11 +464,6 @@ class IndiscriminateAttack:
     columns: tuple[str, ...] = ()
     config_class: type = IndiscriminateConfig
 
-    def supports(self, task: Any) -> bool:
-        return getattr(task, "name", task) in self.tasks
-
-    def repo_name(self, task: Any) -> str:
-        return f"poisoned-{getattr(task, 'name', task)}-{self.name}"
 
     def parse_config(self, name: str) -> IndiscriminateConfig:
         return IndiscriminateConfig.from_name(name)

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hf_unlearn.attacks import AttackBase, predict
 from hf_unlearn.data import task_spec
 from hf_unlearn.poisons.gaussian import num_poisons
 
@@ -415,7 +416,7 @@ def target_success(predictions: Any, adversarial_labels: Any) -> float:
 
 # ----------------------------------------------------------------------------- the registered attack
 @dataclass(frozen=True)
-class TargetedAttack:
+class TargetedAttack(AttackBase):
     """Gradient matching on CIFAR-10, recorded as attack ``targeted`` (interface: ``hf_unlearn.attacks``).
 
     Its metric is ``target_success`` on the ``targets`` split: the share of target test images the model
@@ -427,11 +428,6 @@ class TargetedAttack:
     columns: tuple[str, ...] = ("adversarial_label",)
     config_class: type = TargetedConfig
 
-    def supports(self, task: Any) -> bool:
-        return getattr(task, "name", task) in self.tasks
-
-    def repo_name(self, task: Any) -> str:
-        return f"poisoned-{getattr(task, 'name', task)}-{self.name}"
 
     def parse_config(self, name: str) -> TargetedConfig:
         return TargetedConfig.from_name(name)
@@ -447,8 +443,6 @@ class TargetedAttack:
     def evaluate(self, model: Any, splits: Any, *, task: Any = None, config: str | None = None,
                  null_draws: int | None = None, seed: int = 0, batch_size: int = 256) -> dict[str, Any]:
         """``target_success`` and ``num_targets`` on ``splits["targets"]`` (null_draws/seed unused: no randomness)."""
-        from hf_unlearn.attacks.trigger import predict
-
         if "targets" not in splits:
             raise ValueError(f"the targeted variant's splits lack 'targets' (have {sorted(splits)}); the task's "
                              "load_splits must decode the targets split of poisoned-cifar10-targeted")

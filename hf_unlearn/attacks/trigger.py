@@ -35,6 +35,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hf_unlearn.attacks import AttackBase, predict  # noqa: F401  (predict: re-exported, it lived here)
 from hf_unlearn.poisons.gaussian import choose_poison_rows, num_poisons
 
 DEFAULT_TRIGGER = "Disney"
@@ -205,24 +206,8 @@ def trigger_survival(
 # --------------------------------------------------------------------------- the registered attack
 
 
-def predict(model: Any, split: Any, batch_size: int = 256) -> np.ndarray:
-    """Arg-max predictions of ``model`` on the clean inputs of any split (plug-in contract: ``split.inputs``)."""
-    import torch
-
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(split), batch_size):
-            rows = torch.arange(start, min(start + batch_size, len(split)))
-            out.append(model(split.inputs(rows, noisy=False).to(device)).argmax(1).cpu())
-    model.train(was_training)
-    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
-
-
 @dataclass(frozen=True)
-class TriggerAttack:
+class TriggerAttack(AttackBase):
     """The IMDb trigger attack, recorded as attack ``targeted`` (interface: ``hf_unlearn.attacks``).
 
     Its metric is ``target_success``: the share of the ``targets`` split (test reviews
@@ -235,11 +220,6 @@ class TriggerAttack:
     columns: tuple[str, ...] = ("noise", "num_tokens", "adversarial_label")
     config_class: type = TriggerConfig
 
-    def supports(self, task: Any) -> bool:
-        return getattr(task, "name", task) in self.tasks
-
-    def repo_name(self, task: Any) -> str:
-        return f"poisoned-{getattr(task, 'name', task)}-{self.name}"
 
     def parse_config(self, name: str) -> TriggerConfig:
         return TriggerConfig.from_name(name)
