@@ -50,8 +50,13 @@ SUCCESS = ("target_success = share of the targets split's images (clean, as stor
            "their adversarial_label; measured in eval mode")
 
 
-def build_variant(source_ds, cfg: TargetedConfig, *, progress: bool = True):
-    """The train/forget/test/targets splits of one variant (nothing written) and its card parameters."""
+def build_variant(source_ds, cfg: TargetedConfig, clean_model=None, *, progress: bool = True):
+    """The train/forget/test/targets splits of one variant (nothing written) and its card parameters.
+
+    ``clean_model`` is ``(model, info)`` from ``crafting_model`` on the same training subset and recipe (it depends
+    on neither the seed nor the targets, so a grid trains it once); None trains it here. Crafting reads the model
+    and never changes it, so variants built from one copy match variants built alone.
+    """
     import datasets
     import torch
 
@@ -59,7 +64,9 @@ def build_variant(source_ds, cfg: TargetedConfig, *, progress: bool = True):
     test_x, test_y = decoded_test(source_ds)
     choice = choose_variant(y, test_y, cfg)
     recipe = RECIPES[cfg.recipe]
-    model, model_info = crafting_model(x, y, crafting_train_config(cfg.recipe, "targeted"), progress=progress)
+    if clean_model is None:
+        clean_model = crafting_model(x, y, crafting_train_config(cfg.recipe, "targeted"), progress=progress)
+    model, model_info = clean_model
     pos = choice.poison_rows
     adversarial = torch.full((len(choice.target_rows),), choice.poison_class, dtype=torch.int64)
     base = torch.from_numpy(np.ascontiguousarray(x[pos]))
@@ -217,11 +224,23 @@ def build(
     *,
     progress: bool = True,
 ) -> Path:
-    """Build every variant into ``out_dir`` and (re)write its card; returns the folder."""
+    """Build every variant into ``out_dir`` and (re)write its card; returns the folder.
+
+    One clean crafting model per (training subset, recipe): ten seeds (ten targets) cost one training, not ten.
+    """
     source_ds = load_source(TASK, source)
     fingerprint = source_fingerprint(source_ds)
-    return REPO.build(out_dir, variants, lambda cfg: build_variant(source_ds, cfg, progress=progress),
-                      source=source or task_spec(TASK).hub_id, fingerprint=fingerprint, progress=progress)
+    models: dict[tuple[Any, str], Any] = {}
+
+    def make(cfg: TargetedConfig):
+        key = (cfg.max_train_rows, cfg.recipe)
+        if key not in models:
+            _, x, y = decoded_train(source_ds, cfg.max_train_rows)
+            models[key] = crafting_model(x, y, crafting_train_config(cfg.recipe, "targeted"), progress=progress)
+        return build_variant(source_ds, cfg, models[key], progress=progress)
+
+    return REPO.build(out_dir, variants, make, source=source or task_spec(TASK).hub_id, fingerprint=fingerprint,
+                      progress=progress)
 
 
 def grid(target_classes: list[str], eps: list[int], budgets: list[float], num_targets: list[int], seeds: list[int],

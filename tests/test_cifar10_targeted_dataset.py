@@ -8,6 +8,7 @@ rebuilt from its card into a second folder.
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -67,6 +68,20 @@ def test_rebuild_from_card_is_byte_identical(built, params):
     for rel in shards:
         assert sha256(first / rel) == sha256(second / rel) == params["sha256"][rel]
     assert (first / "README.md").read_text() == (second / "README.md").read_text()  # the card too
+
+
+def test_a_grid_shares_one_crafting_model_and_builds_what_a_lone_build_does(params, tmp_path):
+    """Seeds 1 then 0 in one call train the crafting model once; seed 0's shards are the lone build's bytes
+    (crafting must not change the shared model, or the second variant would differ)."""
+    from unittest import mock
+
+    import dataset_builders.poisoned_cifar10_targeted as builder
+
+    with mock.patch.object(builder, "crafting_model", wraps=builder.crafting_model) as trained:
+        folder = build("samples", [replace(CFG, seed=1), CFG], tmp_path / REPO_NAME, progress=False)
+    assert trained.call_count == 1
+    for rel, digest in params["sha256"].items():
+        assert sha256(folder / rel) == digest, rel
 
 
 def test_card_records_the_variant(params):
