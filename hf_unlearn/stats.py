@@ -234,3 +234,25 @@ def summarize(poison_scores, null_scores, fprs=(0.01, 0.001)) -> dict:
     out["auc"] = roc_auc(poison_scores, null_scores)
     out["num_nulls"] = num_nulls
     return out
+
+
+def paired_accuracy_difference(correct_a, correct_b, z: float = Z95) -> tuple[float, float, float]:
+    """Accuracy of A minus accuracy of B on the same examples, with a 95% interval: (diff, lo, hi).
+
+    Paired, because both models answer the same test images: the variance is that of the per-example
+    difference, which is far smaller than the sum of two binomial variances when the models agree on most
+    images (an attack that flips 8 points out of 10,000 shared answers is resolved; two unpaired Wilson
+    intervals would overlap). It is the test-set sampling error only: a second training seed moves a
+    CPU-scale model's accuracy by about half a point (docs/benchmark.md), which this does not include.
+    """
+    a = np.asarray(correct_a, dtype=float)
+    b = np.asarray(correct_b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
+        raise ValueError(f"paired_accuracy_difference: need two 1-d arrays of the same length >= 2, got {a.shape} "
+                         f"and {b.shape}")
+    if not (np.isin(a, (0.0, 1.0)).all() and np.isin(b, (0.0, 1.0)).all()):
+        raise ValueError("paired_accuracy_difference: inputs are per-example correctness, 0/1 or booleans")
+    d = a - b
+    mean = float(d.mean())
+    half = z * float(d.std(ddof=1)) / math.sqrt(len(d))
+    return mean, mean - half, mean + half

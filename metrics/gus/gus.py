@@ -11,7 +11,18 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""GUS metric: Gaussian Unlearning Score, the mean influence score of Gaussian poisons."""
+"""GUS metric: Gaussian Unlearning Score, the mean influence score of Gaussian poisons.
+
+Load it from the Hub, where ``hf-unlearn publish --namespace ORG`` puts this folder as the Space ``ORG/gus``,
+or from a checkout by the path of this folder (evaluate runs the ``gus.py`` it finds there):
+
+    evaluate.load("ORG/gus")                          # the Space
+    evaluate.load("metrics/gus")                      # working directory: the repository root
+    evaluate.load("/path/to/hf-unlearn/metrics/gus")  # any working directory
+
+A bare ``evaluate.load("gus")`` finds the folder only from inside ``metrics/``; elsewhere evaluate looks the
+name up on the Hub (under ``evaluate-metric/``), where this module is not.
+"""
 
 import math
 
@@ -21,6 +32,10 @@ from scipy import stats
 
 import evaluate
 
+
+# The hf-unlearn repository (the URL ResNet18 declares as its repo_url in hf_unlearn/models/resnet.py). Not the
+# Space: that only serves this module.
+_HOMEPAGE = "https://github.com/hf-unlearn/hf-unlearn"
 
 _DESCRIPTION = """
 The Gaussian Unlearning Score (GUS) measures how much a model still depends on Gaussian poisons:
@@ -253,6 +268,8 @@ class Gus(evaluate.Metric):
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
             features=_FEATURES[self.config_name],
+            homepage=_HOMEPAGE,
+            codebase_urls=[f"{_HOMEPAGE}/tree/main/metrics/gus"],
             reference_urls=["https://arxiv.org/abs/2406.17216"],
         )
 

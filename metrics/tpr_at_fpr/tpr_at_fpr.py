@@ -11,7 +11,18 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""TPR@FPR metric: true-positive rate of a member-vs-null score test at fixed false-positive rates."""
+"""TPR@FPR metric: true-positive rate of a member-vs-null score test at fixed false-positive rates.
+
+Load it from the Hub, where ``hf-unlearn publish --namespace ORG`` puts this folder as the Space ``ORG/tpr_at_fpr``,
+or from a checkout by the path of this folder (evaluate runs the ``tpr_at_fpr.py`` it finds there):
+
+    evaluate.load("ORG/tpr_at_fpr")                          # the Space
+    evaluate.load("metrics/tpr_at_fpr")                      # working directory: the repository root
+    evaluate.load("/path/to/hf-unlearn/metrics/tpr_at_fpr")  # any working directory
+
+A bare ``evaluate.load("tpr_at_fpr")`` finds the folder only from inside ``metrics/``; elsewhere evaluate looks the
+name up on the Hub (under ``evaluate-metric/``), where this module is not.
+"""
 
 import math
 
@@ -21,6 +32,10 @@ from scipy import stats
 
 import evaluate
 
+
+# The hf-unlearn repository (the URL ResNet18 declares as its repo_url in hf_unlearn/models/resnet.py). Not the
+# Space: that only serves this module.
+_HOMEPAGE = "https://github.com/hf-unlearn/hf-unlearn"
 
 _DESCRIPTION = """
 TPR@FPR=a measures how well per-example scores separate members (e.g. the influence scores of
@@ -268,6 +283,8 @@ class TprAtFpr(evaluate.Metric):
                     "references": datasets.Value("int32"),
                 }
             ),
+            homepage=_HOMEPAGE,
+            codebase_urls=[f"{_HOMEPAGE}/tree/main/metrics/tpr_at_fpr"],
             reference_urls=[
                 "https://arxiv.org/abs/2406.17216",
                 "https://scikit-learn.org/stable/modules/generated/sklearn.metrics.roc_curve.html",
