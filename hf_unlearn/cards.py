@@ -272,6 +272,11 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def config_data_patterns(folder: str | os.PathLike, config_name: str) -> list[str]:
+    """The data-file patterns the card's ``configs:`` entry gives one config (what a download of it needs)."""
+    return _config_entry(Path(folder).expanduser(), config_name)[1]
+
+
 def _config_entry(folder: Path, config_name: str) -> tuple[dict[str, str], list[str]]:
     """(shard sha256 the card records, data-file patterns of its ``configs:`` entry) for a config; empty if none."""
     readme = folder / "README.md"

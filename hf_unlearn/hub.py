@@ -75,6 +75,41 @@ def _missing_model(repo: str, revision: str | None, exc: Exception) -> Exception
     return HubAccessError(f"{_auth_hint(split_revision(repo)[0])} ({exc})")
 
 
+def dataset_snapshot(repo: str, config: str, revision: str | None = None) -> Path:
+    """A local copy of one config of a Hub dataset repo (its card and that config's shards), from the Hub cache.
+
+    Loading a Hub variant through a local snapshot lets the loader check the shards against the sha256 the card
+    records, as it does for a folder; ``datasets`` alone would load a tampered shard without a word. Only the
+    card and the config's own files are fetched (the card's ``configs:`` patterns), as ``load_dataset`` would.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    from hf_unlearn.cards import config_data_patterns
+
+    repo_id, at = split_revision(repo)
+    revision = revision or at
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    try:
+        card_only = Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=["README.md"]))
+        patterns = config_data_patterns(card_only, config)
+        if not patterns:
+            raise ValueError(f"dataset {repo_id}{'@' + revision if revision else ''} has no config {config!r} in its "
+                             "card's configs:; check the config name (the card lists them)")
+        return Path(snapshot_download(repo_id, repo_type="dataset", revision=revision,
+                                      allow_patterns=["README.md", *patterns]))
+    except RevisionNotFoundError:
+        raise FileNotFoundError(f"dataset {repo_id!r} has no revision {revision!r} on {endpoint}") from None
+    except RepositoryNotFoundError:
+        raise FileNotFoundError(f"dataset {repo_id!r}: {endpoint} has no dataset repo of that name (private or gated "
+                                "ones need `hf auth login` or HF_TOKEN); a local folder must exist") from None
+    except LocalEntryNotFoundError:
+        raise FileNotFoundError(f"dataset {repo_id!r}: not in the local Hub cache (offline, or {endpoint} "
+                                "unreachable); download it once online or use a local folder") from None
+    except HfHubHTTPError as exc:
+        raise HubAccessError(f"{_auth_hint(repo_id)} ({exc})") from exc
+
+
 def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "dataset", private: bool = False,
                 commit_message: str | None = None) -> str:
     """Create the repo if needed and upload the folder in one commit; returns the commit URL."""

@@ -104,9 +104,10 @@ def load_variant(dataset: str | os.PathLike, config: str, revision: str | None =
     cache root. datasets 5.2 keys a folder's cache by its name, config and card patterns only, so a folder
     rebuilt with other rows under the same name (``runs/a/poisoned-cifar10-gaussian`` then
     ``runs/b/poisoned-cifar10-gaussian``, or one folder rebuilt in place) came back with the first build's rows.
-    An unchanged folder still loads from its cache; a Hub id keeps datasets' own (revision-keyed) cache.
+    An unchanged folder still loads from its cache. A Hub id is first fetched as a snapshot of its card and the
+    config's shards (``hub.dataset_snapshot``, through the Hub cache) and then loaded like a folder.
 
-    A local folder's shards are checked against the sha256 its card records (``cards.verify_local_variant``)
+    A local folder's (or snapshot's) shards are checked against the sha256 its card records (``cards.verify_local_variant``)
     before loading: a variant modified after it was built raises ``VariantModifiedError`` (a ValueError) naming
     the file. The check is remembered in the content-keyed cache folder, so an unchanged folder (same files,
     sizes, mtimes and recorded checksums) is hashed once, not on every load.
@@ -118,27 +119,32 @@ def load_variant(dataset: str | os.PathLike, config: str, revision: str | None =
     from hf_unlearn.cards import local_variant_key, verify_local_variant
     from hf_unlearn.hub import check_local_or_repo_id
 
-    cache_dir = None
-    if check_local_or_repo_id(str(dataset), "dataset"):  # a local folder: a cache of its own content
-        cache = Path(datasets.config.HF_DATASETS_CACHE) / "hf_unlearn-local" / local_variant_key(dataset, config)
-        verified = cache / ".sha256-verified"
-        if not verified.is_file():
-            checked = verify_local_variant(dataset, config)
-            if checked:
-                cache.mkdir(parents=True, exist_ok=True)
-                verified.write_text(f"{checked} shard(s) of {config!r} match the card\n")
-        cache_dir = str(cache)
+    name = str(dataset)  # what the user gave, for messages (a Hub id is replaced by its snapshot folder)
+    if not check_local_or_repo_id(name, "dataset"):
+        # A Hub id: a snapshot of the card and this config's shards, checked like a folder (hub.dataset_snapshot).
+        from hf_unlearn.hub import dataset_snapshot
+
+        dataset, revision = dataset_snapshot(str(dataset), config, revision), None
+    # A cache of the folder's own content (see above).
+    cache = Path(datasets.config.HF_DATASETS_CACHE) / "hf_unlearn-local" / local_variant_key(dataset, config)
+    verified = cache / ".sha256-verified"
+    if not verified.is_file():
+        checked = verify_local_variant(dataset, config)
+        if checked:
+            cache.mkdir(parents=True, exist_ok=True)
+            verified.write_text(f"{checked} shard(s) of {config!r} match the card\n")
+    cache_dir = str(cache)
     try:
         ds = datasets.load_dataset(str(dataset), config, revision=revision, cache_dir=cache_dir)
     except ValueError as exc:
         if "BuilderConfig" in str(exc) or "config" in str(exc).lower():
-            raise ValueError(f"dataset {dataset} has no config {config!r}: {exc}") from None
+            raise ValueError(f"dataset {name} has no config {config!r}: {exc}") from None
         raise
     for split, part in ds.items():
         missing = [c for c in columns if c not in part.column_names]
         if missing:
             raise ValueError(
-                f"{dataset} [{config}] split {split!r} lacks columns {missing}; is it a poisoned-<task>-<attack> "
+                f"{name} [{config}] split {split!r} lacks columns {missing}; is it a poisoned-<task>-<attack> "
                 "variant built by dataset_builders/?"
             )
     return ds

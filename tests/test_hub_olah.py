@@ -21,6 +21,7 @@ No network beyond 127.0.0.1. Skipped when olah is not installed.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ pytest.importorskip("olah", reason="olah (a Hub mirror) is needed for the Hub-id
 ORG = "ORG"
 MODEL_REPO = f"{ORG}/tiny-model"
 DATASET_REPO = f"{ORG}/poisoned-cifar10-gaussian"
+TAMPERED_REPO = "ORG2/poisoned-cifar10-gaussian"  # the same variant with its forget shard swapped for another file
 NULL_DRAWS = 5
 TINY = {"epochs": 1, "batch_size": 64, "width": 4, "lr": 0.05}
 
@@ -66,6 +68,13 @@ def olah_hub(local_artifacts, tmp_path_factory):
     shas["model_main"] = commit_folder(model_repo, local_artifacts["models"][1], "seed-1 model")
     dataset_repo = init_repo(mirrors / "datasets" / DATASET_REPO)
     shas["dataset_main"] = commit_folder(dataset_repo, local_artifacts["dataset"], "tiny variant")
+    # A well-formed lie: valid parquet, the card unchanged, but the forget shard's bytes are another shard's.
+    tampered = root / "tampered"
+    shutil.copytree(local_artifacts["dataset"], tampered, ignore=shutil.ignore_patterns(".*"))
+    shards = sorted((tampered / "data" / local_artifacts["config"]).glob("*.parquet"))
+    forget = next(p for p in shards if p.name.startswith("forget"))
+    shutil.copyfile(next(p for p in shards if p.name.startswith("test")), forget)
+    commit_folder(init_repo(mirrors / "datasets" / TAMPERED_REPO), tampered, "tampered variant")
     with olah_server(mirrors, root, probe_model=MODEL_REPO) as server:
         yield server, shas
 
@@ -110,6 +119,11 @@ out["rows"] = {split: part.num_rows for split, part in hub_ds.items()}
 out["poisons_in_train"] = int(sum(hub_ds["train"]["is_poison"]))
 out["tables_equal"] = {split: hub_ds[split].data.table.equals(local_ds[split].data.table) for split in local_ds}
 out["variant_rows"] = {split: part.num_rows for split, part in load_variant(args["dataset"], args["config"]).items()}
+try:
+    load_variant(args["tampered"], args["config"])
+    out["tampered"] = "loaded"
+except Exception as exc:
+    out["tampered"] = f"{type(exc).__name__}: {exc}"
 
 out["scores"] = {
     "main": score_checkpoint(args["model"], args["dataset"], args["config"], null_draws=args["null_draws"]),
@@ -156,7 +170,7 @@ def test_hub_ids_through_olah(olah_hub, local_artifacts, tmp_path):
     args = {
         "model": MODEL_REPO, "dataset": DATASET_REPO, "config": config, "null_draws": NULL_DRAWS,
         "local_models": {str(k): str(v) for k, v in models.items()}, "local_dataset": str(dataset),
-        "claimed": local_main, "workdir": str(workdir),
+        "claimed": local_main, "workdir": str(workdir), "tampered": TAMPERED_REPO,
     }
     out = run_client(CLIENT, args, cwd=workdir, server=server, timeout=300)
 
@@ -175,6 +189,8 @@ def test_hub_ids_through_olah(olah_hub, local_artifacts, tmp_path):
     assert out["rows"] == out["variant_rows"] == {"train": 200, "forget": poisons, "test": 1000}
     assert poisons == 10
     assert out["tables_equal"] == {"train": True, "forget": True, "test": True}
+    # The loader checks a Hub variant's shards against its card as it does a folder's: the swapped shard is named.
+    assert out["tampered"].startswith("VariantModifiedError") and "forget" in out["tampered"], out["tampered"]
 
     # Scores from Hub ids equal the local folders' scores, metric for metric (same weights, data and seed;
     # up to float summation order, which changes with the thread count of the process).
