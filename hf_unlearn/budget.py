@@ -5,6 +5,10 @@ are frozen, so methods that freeze layers are not credited with savings the
 paper's accounting does not give them. Training records its total; an unlearning
 run gets ``budget_fraction * training_cost`` and is stopped before the first step
 that would exceed it.
+
+Under ``accelerate launch --num_processes N`` every process holds its own meter and charges
+the *global* batch (all processes' rows), so each meter reads the one-process run's cost and
+every process stops at the same step: the work is counted once, not N times, and not 1/N.
 """
 
 from __future__ import annotations

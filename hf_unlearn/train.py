@@ -2,7 +2,12 @@
 
 Reads top to bottom like airbench: hyper-parameters, batch helpers, the loop.
 The same function runs under plain ``python`` (one process) and under
-``accelerate launch`` (DDP; each process takes its slice of every global batch).
+``accelerate launch --num_processes N`` (DDP), where it is exact: the global batches are the
+one-process run's, each process takes a contiguous slice of each and weighs its mean by its
+share of the rows, so the averaged gradient is the global batch's mean gradient (up to float
+summation order; hf_unlearn.distributed explains the weighting, the last partial batch and why
+BatchNorm needs ``sync_batchnorm``). Augmentation is drawn for the whole global batch and each
+process applies its rows' draws, so every row is augmented the same way whatever the process count.
 
 Determinism is by construction, not by saved RNG state: the epoch's permutation
 comes from (seed, epoch) and each batch's augmentation from (seed, epoch, step),
@@ -30,6 +35,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from hf_unlearn.budget import ComputeMeter
+from hf_unlearn.distributed import ProcessShard, convert_sync_batchnorm, has_batchnorm, revert_sync_batchnorm
 
 
 # ----------------------------------------------------------------------------- hyper-parameters
@@ -64,6 +70,10 @@ class TrainConfig:
     # task-specific architecture keys, checked by the task's build_model (e.g. GPT-2's kind, n_layer, n_embd);
     # the cifar10 task takes none (its size is ``width``)
     model: dict[str, Any] = field(default_factory=dict)
+    # under N > 1 processes, BatchNorm layers become SyncBatchNorm (statistics of the global batch, as in one
+    # process; torch runs SyncBatchNorm on GPUs only); no effect in one process. Off: each process normalises
+    # its own slice, so a BatchNorm model matches the one-process run only approximately
+    sync_batchnorm: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "width", "eval_batch_size"):
@@ -99,7 +109,9 @@ class RunOptions:
 
     output_dir: str = "runs/model"
     cpu: bool = False
-    mixed_precision: str = "no"  # "no", "bf16", "fp16"
+    # "no", "bf16", "fp16": autocast for the network; the first layer runs on float32 pixels (ResNet18.stem) and
+    # the returned model is plain float32 (what scoring uses)
+    mixed_precision: str = "no"
     checkpointing: bool = True  # save_state to checkpoints/epoch_{i} after every epoch
     resume: bool = True  # continue from the latest epoch_{i} in output_dir if there is one
     progress: bool = True
@@ -123,21 +135,32 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
-def batch_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random horizontal flip, one draw per image (the image and its noise flip together)."""
-    flip = torch.rand(x.shape[0], generator=generator) < 0.5
+def batch_flip(x: torch.Tensor, generator: torch.Generator, *, batch_rows: int | None = None,
+               offset: int = 0) -> torch.Tensor:
+    """Random horizontal flip, one draw per image (the image and its noise flip together).
+
+    The draws are made for a global batch of ``batch_rows`` images (default: ``x`` is the whole batch) of which
+    ``x`` holds rows ``offset`` onwards: a process's slice gets the same draws as in the one-process run.
+    """
+    n = x.shape[0] if batch_rows is None else batch_rows
+    flip = (torch.rand(n, generator=generator) < 0.5)[offset : offset + x.shape[0]]
     return torch.where(flip.view(-1, 1, 1, 1).to(x.device), x.flip(-1), x)
 
 
-def batch_flip_crop(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random horizontal flip and random crop with zero padding, one draw per image."""
+def batch_flip_crop(x: torch.Tensor, generator: torch.Generator, pad: int = 4, *, batch_rows: int | None = None,
+                    offset: int = 0) -> torch.Tensor:
+    """Random horizontal flip and random crop with zero padding, one draw per image (global batch as in
+    ``batch_flip``)."""
     b, _, h, w = x.shape
-    x = batch_flip(x, generator)
+    n = b if batch_rows is None else batch_rows
+    x = batch_flip(x, generator, batch_rows=n, offset=offset)
     if pad == 0:
         return x
     padded = F.pad(x, (pad, pad, pad, pad))
-    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).tolist()
-    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).tolist()
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)[offset : offset + b].tolist()
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)[offset : offset + b].tolist()
+    if b == 0:  # a process with no rows of a small last batch
+        return x
     return torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])
 
 
@@ -218,13 +241,17 @@ def train(
     out = Path(options.output_dir)
     ckpt_dir = out / "checkpoints"
     accelerator = Accelerator(cpu=options.cpu, mixed_precision=options.mixed_precision)
-    world, rank = accelerator.num_processes, accelerator.process_index
-    if config.batch_size % world:
-        raise ValueError(f"batch_size={config.batch_size} must be divisible by the {world} processes")
+    shard = ProcessShard.of(accelerator)
 
     # Seed before building the model so the seed also fixes the initial weights.
     set_seed(config.seed)
     model = task.build_model(config, num_classes)
+    synced_bn = config.sync_batchnorm and shard.parallel and has_batchnorm(model)
+    if synced_bn:
+        if accelerator.device.type == "cpu":
+            raise ValueError(f"sync_batchnorm=True with {shard.world} CPU processes: torch's SyncBatchNorm runs on "
+                             "GPUs only; launch on GPUs, or set sync_batchnorm: false (per-process statistics)")
+        model = convert_sync_batchnorm(model)  # same parameter tensors: the optimizer below sees the same ones
     memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     optimizer = make_optimizer(config, model.parameters())
@@ -234,6 +261,8 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_at(s, total_steps, warmup))
     # The scheduler is stepped once per global batch by us, not prepared (a prepared
     # scheduler steps num_processes times per call); it is checkpointed explicitly.
+    # The data are not prepared either: every process slices the seeded global batch itself
+    # (hf_unlearn.distributed: a prepared loader pads or drops the last partial batch).
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
     meter = ComputeMeter()
@@ -271,25 +300,32 @@ def train(
         running, seen = 0.0, 0
         for step in range(steps_per_epoch):
             global_rows = perm[step * config.batch_size : (step + 1) * config.batch_size]
-            rows = global_rows[rank::world]
+            rows = shard.rows(global_rows)
+            offset = shard.bounds(len(global_rows))[0]
             xb = x_all.inputs(rows)
-            if augment != "none":
-                g = torch.Generator().manual_seed((config.seed * 1_000_003 + epoch) * 100_003 + step * world + rank)
-                xb = batch_flip(xb, g) if augment == "flip" else batch_flip_crop(xb, g, int(config.crop_pad))
+            if augment != "none":  # drawn for the global batch: a row's augmentation does not depend on the world
+                g = torch.Generator().manual_seed((config.seed * 1_000_003 + epoch) * 100_003 + step)
+                n = len(global_rows)
+                xb = (batch_flip(xb, g, batch_rows=n, offset=offset) if augment == "flip"
+                      else batch_flip_crop(xb, g, int(config.crop_pad), batch_rows=n, offset=offset))
             if isinstance(xb, torch.Tensor):
                 xb = xb.to(device, non_blocking=True).contiguous(memory_format=memory_format)
             else:  # e.g. text inputs (ids, mask, noise): anything with .to(device)
                 xb = xb.to(device)
             yb = y_all[rows].to(device, non_blocking=True)
-            logits = model(xb)
+            logits = model(xb)  # every process runs it, even on no rows: DDP's and SyncBatchNorm's collectives
             loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
-            accelerator.backward(loss)
+            # DDP averages the processes' gradients: weigh each mean by its share of the global batch
+            accelerator.backward(shard.weigh(loss, len(rows), len(global_rows)))
             optimizer.step()
             scheduler.step()
-            meter.charge_train(len(global_rows))
-            running += loss.item() * len(rows)
-            seen += len(rows)
+            meter.charge_train(len(global_rows))  # the global batch, once (every process holds the same meter)
+            if len(rows):
+                running += loss.item() * len(rows)
+                seen += len(rows)
+        if shard.parallel:  # the epoch's mean loss over all processes' rows
+            running, seen = shard.sum([running, float(seen)], device)
         last_loss = running / max(1, seen)
         bar.set_postfix(loss=f"{last_loss:.3f}", cost=f"{meter.used:.3g}")
         if on_epoch_end is not None:
@@ -313,6 +349,10 @@ def train(
     # keep_fp32_wrapper=False: under --mixed-precision the prepared forward runs in autocast;
     # the returned model (scored by the demo and the benchmark) must run in plain float32.
     unwrapped = accelerator.unwrap_model(model, keep_fp32_wrapper=False)
+    if shard.parallel:  # DDP syncs buffers at each forward: after the last one, every process takes rank 0's
+        shard.broadcast_state(unwrapped)
+    if synced_bn:  # scored and saved in one process (or on the CPU, where SyncBatchNorm does not run)
+        unwrapped = revert_sync_batchnorm(unwrapped)
     unwrapped.eval()
     test_acc = accuracy(unwrapped, test_split, config.eval_batch_size, device) if test_split is not None else float("nan")
     finished = options.stop_after_epochs is None or start_epoch + (options.stop_after_epochs or 0) >= config.epochs
@@ -327,7 +367,7 @@ def train(
         "num_train": len(train_split),
         "num_poisons_trained_on": int(train_split.is_poison.sum()),
         "wall_seconds": wall,
-        "num_processes": world,
+        "num_processes": shard.world,
     }
     if accelerator.is_main_process and finished:
         out.mkdir(parents=True, exist_ok=True)

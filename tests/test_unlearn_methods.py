@@ -16,18 +16,10 @@ import torch
 from hf_unlearn.models.resnet import ResNet18
 from hf_unlearn.train import TrainConfig
 from hf_unlearn.unlearn import build_config, get_method, list_methods, load_method_preset, mean_loss, run_method
-from hf_unlearn.variant import ImageSplit
+
+from synthetic import make_split
 
 PAPER_METHODS = ["none", "retrain", "gd", "ngd", "ga", "euk", "cfk", "scrub", "neggrad_plus", "ssd"]
-
-
-def make_split(n: int, *, poisoned: bool, seed: int, hw: int = 16) -> ImageSplit:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, 256, (n, 3, hw, hw), dtype=torch.uint8, generator=g)
-    y = torch.randint(0, 10, (n,), generator=g)
-    noise = 0.1 * torch.randn(n if poisoned else 0, 3, hw, hw, generator=g)
-    slot = torch.arange(n) if poisoned else torch.full((n,), -1)
-    return ImageSplit(x, y, torch.arange(n) + (10_000 if poisoned else 0), noise, slot)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: tiny models, one thread

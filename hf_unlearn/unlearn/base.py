@@ -32,6 +32,22 @@ iterative method's config; the rules are fixed here):
   fixed held batch of up to ``COLLAPSE_HELD`` retain and ``COLLAPSE_HELD`` forget rows
   no better than chance plus 3 binomial standard errors. The check's forward passes are
   charged (1 per example) like any other; a check the budget cannot afford is skipped.
+
+Data parallelism (``accelerate launch --num_processes N``; ``run_method(accelerator=...)``):
+every process holds the whole model and the same meter, and walks the same seeded global
+batches; ``ctx.batch`` gives it its contiguous slice (``hf_unlearn.distributed``). A loss
+term is a batch mean weighed by ``batch.weigh`` (``ce`` does it), so that the gradients,
+averaged over processes after each backward pass, are the one-process run's. ``len(batch)``
+is the *global* batch's size: the meter charges the global work once, the same on every
+process, so every process stops at the same step; the logged loss and the early-stop checks
+see global values too. Batch norms in training mode see only their process's slice (the
+module docstring of ``hf_unlearn.distributed``).
+
+Mixed precision (``mixed_precision="bf16"``/``"fp16"``): a method's losses run under
+autocast (``ctx.autocast``); parameters, optimiser state and NGD's noise addition stay
+float32 (the noise is added outside autocast), the first layer runs on float32 inputs
+(``ResNet18.stem``), and the returned model is plain float32, so scoring is float32.
+fp16 scales the loss (``torch.amp.GradScaler``) in the shared loop.
 """
 
 from __future__ import annotations
@@ -44,6 +60,7 @@ import types
 import typing
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +70,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hf_unlearn.budget import ComputeMeter
+from hf_unlearn.distributed import ProcessShard, autocast_dtype, check_mixed_precision
 from hf_unlearn.results import METHODS
 
 # A split of any task (hf_unlearn.variant.ImageSplit, the text task's TextSplit, ...): y, index, noise_slot,
@@ -236,11 +254,22 @@ def concat_splits(a: Split, b: Split) -> Split:
 
 @dataclass
 class Batch:
+    """A global batch as this process holds it: all its rows in one process, its slice under N processes."""
+
     x: Any  # model input on the device, poison noise included (what was trained on): pixels, or text inputs
     y: torch.Tensor
+    size: int | None = None  # rows of the global batch (None: len(y), one process); what len() and the meter count
+    world: int = 1  # processes the global batch is split over
 
     def __len__(self) -> int:
-        return len(self.y)
+        return len(self.y) if self.size is None else self.size
+
+    def weigh(self, loss: torch.Tensor) -> torch.Tensor:
+        """A mean over this process's rows, weighed so the averaged gradient is the global batch's; an exact 0
+        for a process with no rows. The loss itself in one process (bit for bit)."""
+        if self.size is None:
+            return loss
+        return ProcessShard(0, self.world).weigh(loss, len(self.y), self.size)
 
 
 @dataclass
@@ -277,6 +306,12 @@ class UnlearnContext:
     stopped_by: str | None = None  # one of STOP_REASONS, or None (ran its configured epochs)
     stop_on_plateau: bool = False  # opt-in early stops (module docstring); run_method copies them from the config
     stop_on_collapse: bool = False
+    shard: ProcessShard = field(default_factory=ProcessShard)  # this process of a data-parallel run (module docstring)
+    mixed_precision: str = "no"  # "no", "bf16" or "fp16": autocast for the losses (module docstring)
+
+    def __post_init__(self) -> None:
+        check_mixed_precision(self.mixed_precision)
+        self._scaler = None
 
     @property
     def stopped_by_budget(self) -> bool:
@@ -298,6 +333,14 @@ class UnlearnContext:
         return x
 
     def batch(self, split: Split, rows: torch.Tensor) -> Batch:
+        """The global batch ``rows`` of ``split``: this process's slice of it under N processes."""
+        if not self.shard.parallel:
+            return self._full_batch(split, rows)
+        local = self.shard.rows(rows)
+        return Batch(self.to_device(split.inputs(local, noisy=True)), split.y[local].to(self.device, non_blocking=True),
+                     size=len(rows), world=self.shard.world)
+
+    def _full_batch(self, split: Split, rows: torch.Tensor) -> Batch:
         return Batch(self.to_device(split.inputs(rows, noisy=True)), split.y[rows].to(self.device, non_blocking=True))
 
     def epoch_batches(self, split: Split, batch_size: int, epoch: int, stream: str) -> Iterator[Batch]:
@@ -345,7 +388,8 @@ class UnlearnContext:
         if not hasattr(self, "_held"):
             rows_r = torch.randperm(len(self.retain), generator=self.generator("held-retain"))[:COLLAPSE_HELD]
             rows_f = torch.randperm(len(self.forget), generator=self.generator("held-forget"))[:COLLAPSE_HELD]
-            r, f = self.batch(self.retain, rows_r), self.batch(self.forget, rows_f)
+            # whole, not sliced: every process computes the same accuracy and so takes the same decision
+            r, f = self._full_batch(self.retain, rows_r), self._full_batch(self.forget, rows_f)
             self._held = Batch(type(self.retain).cat_inputs([r.x, f.x]), torch.cat([r.y, f.y]))
         return self._held
 
@@ -372,6 +416,18 @@ class UnlearnContext:
             self.stopped_by = "collapsed"
         return self.stopped_by in ("converged", "collapsed")
 
+    # --- precision and data parallelism (module docstring)
+    def autocast(self):
+        """The autocast context of ``mixed_precision`` (none at all for "no": float32 exactly as before)."""
+        dtype = autocast_dtype(self.mixed_precision)
+        return nullcontext() if dtype is None else torch.autocast(self.device.type, dtype=dtype)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """``loss.backward()``, then the gradients averaged over processes (each loss term weighed by
+        ``Batch.weigh``), so every process holds the global batch's gradient."""
+        loss.backward()
+        self.shard.average_gradients(self.model.parameters())
+
     def run_steps(
         self,
         steps: Iterable[Step],
@@ -381,19 +437,31 @@ class UnlearnContext:
         after_step: Callable[[], None] | None = None,
     ) -> int:
         """The shared loop: charge, forward, backward, step; stops at the first unaffordable step
-        (or when an opt-in early stop fires). ``steps`` may be endless: the budget ends it."""
+        (or when an opt-in early stop fires). ``steps`` may be endless: the budget ends it.
+        ``after_step`` (NGD's noise) runs outside autocast, on the float32 parameters."""
         done = 0
+        if self.mixed_precision == "fp16" and self._scaler is None:
+            self._scaler = torch.amp.GradScaler(self.device.type)
         for step in steps:
             if not self.charge(forward_backward=step.examples, forward=step.extra_forward):
                 break
-            loss = loss_fn(step)
+            with self.autocast():
+                loss = loss_fn(step)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            if self._scaler is None:
+                self.backward(loss)
+                optimizer.step()
+            else:  # fp16: scaled loss; the averaged gradients are the same on every process, so is the inf check
+                self.backward(self._scaler.scale(loss))
+                self._scaler.step(optimizer)
+                self._scaler.update()
+            if self.shard.parallel:  # batch norm statistics: rank 0's everywhere, as DDP does
+                self.shard.broadcast_batchnorm_stats(self.model)
             if after_step is not None:
                 after_step()
             self.trace.append(step.kind)
-            self.losses.append(float(loss.detach()))
+            # weighed local losses average to the global batch's loss (the plateau rule sees the same on every process)
+            self.losses.append(self.shard.mean(float(loss.detach()), self.device))
             done += 1
             if self.should_stop(done):
                 break
@@ -406,7 +474,8 @@ def sgd(params: Iterable[torch.nn.Parameter], lr: float, momentum: float, weight
 
 
 def ce(model: nn.Module, batch: Batch) -> torch.Tensor:
-    return F.cross_entropy(model(batch.x), batch.y)
+    """Mean cross-entropy over the batch (weighed by its share of the global batch under N processes)."""
+    return batch.weigh(F.cross_entropy(model(batch.x), batch.y))
 
 
 def blocks_of(model: nn.Module) -> list[nn.Module]:
@@ -484,12 +553,18 @@ def run_method(
     work_dir: str | Path | None = None,
     channels_last: bool = False,
     progress: bool = False,
+    mixed_precision: str | None = None,
 ) -> UnlearnResult:
     """Unlearn ``forget`` from a copy of ``model`` with ``method`` under ``limit`` forward-equivalents.
 
     ``config`` (the method's dataclass) wins over ``overrides``; ``limit`` is ignored for
     methods that are not budgeted (retrain), whose cost is still recorded. The caller's
-    model is never modified. With an ``accelerator``, its device is used (single process).
+    model is never modified. With an ``accelerator``, its device is used, and under
+    ``accelerate launch --num_processes N`` every process runs this call on its slice of
+    each global batch (module docstring): the result, ``compute_used`` included, is the
+    one-process run's up to float summation order (and batch-norm statistics), on every process.
+    ``mixed_precision`` ("no", "bf16", "fp16"; default: the accelerator's, else "no") runs the
+    losses under autocast; the first layer, NGD's noise and the returned model stay float32.
     ``channels_last`` (NHWC) is off by default: with torch 2.14's oneDNN on CPU, a width-4
     ResNet-18 in NHWC crashes or corrupts memory in the backward pass on one thread.
     """
@@ -506,7 +581,11 @@ def run_method(
     if device is None:
         device = accelerator.device if accelerator is not None else next(model.parameters()).device
     device = torch.device(device)
+    if mixed_precision is None:
+        mixed_precision = str(getattr(accelerator, "mixed_precision", "no") or "no")
+    shard = ProcessShard.of(accelerator)
     work = copy.deepcopy(model).to(device)
+    shard.broadcast_state(work)  # every process starts from rank 0's weights (no-op in one process)
     if channels_last:
         work = work.to(memory_format=torch.channels_last)
     meter = ComputeMeter(limit=limit if spec.budgeted else None)
@@ -515,6 +594,7 @@ def run_method(
         work_dir=Path(work_dir) if work_dir else None, channels_last=channels_last, progress=progress,
         stop_on_plateau=bool(getattr(config, "stop_on_plateau", False)),
         stop_on_collapse=bool(getattr(config, "stop_on_collapse", False)),
+        shard=shard, mixed_precision=mixed_precision,
     )
     # Seed the global RNG too, so any initialisation a method does (EU-k) repeats exactly.
     torch.manual_seed(seed)

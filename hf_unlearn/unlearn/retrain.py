@@ -66,6 +66,7 @@ def retrain(ctx: UnlearnContext, cfg: RetrainConfig) -> nn.Module:
         options = RunOptions(
             output_dir=str(ctx.work_dir or tmp), cpu=ctx.device.type == "cpu", checkpointing=False, resume=False,
             progress=ctx.progress, channels_last=ctx.channels_last,
+            mixed_precision=ctx.mixed_precision,  # Accelerate's state refuses a second, different setting
         )
         result = train(ctx.retain, None, recipe, options, num_classes=ctx.num_classes, card_info={"role": "retrain"})
     ctx.meter.used += result.training_cost  # recorded, never limited

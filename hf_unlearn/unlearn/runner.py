@@ -14,6 +14,13 @@ and optionally append the ``ResultRecord`` (with ``stopped_by``: why the method 
 With ``validation_fraction > 0`` a seeded slice of the retain rows is held out of the
 unlearning (the method never sees it) and the unlearned model's accuracy on it is
 returned: the benchmark's tuning selects settings with it (docs/unlearning.md, "Tuning").
+
+Under ``accelerate launch --num_processes N`` (pass the ``accelerator``) every process runs
+the method on its slice of each global batch (``hf_unlearn.unlearn.base``, "Data
+parallelism") and returns the same outcome; only the main process writes the checkpoint
+and appends the record. ``mixed_precision`` runs the method's losses under autocast; the
+first layer, the noise addition and the scores stay float32 (the returned model is plain
+float32 and ``hf_unlearn.scoring`` runs it outside autocast).
 """
 
 from __future__ import annotations
@@ -96,6 +103,7 @@ def unlearn_checkpoint(
     tuning: Mapping[str, Any] | None = None,
     task: str | None = None,
     attack: str | None = None,
+    mixed_precision: str | None = None,
 ) -> UnlearnOutcome:
     """Unlearn the forget split of ``dataset [config]`` from ``checkpoint`` with ``method``.
 
@@ -110,6 +118,7 @@ def unlearn_checkpoint(
     (not for the references: Retrain trains on every retain row) and returns the unlearned
     model's accuracy on it; ``tuning`` is stored in the record as is (the benchmark's grid cells).
     ``task``/``attack`` default to what the variant says (``hf_unlearn.attacks.variant_identity``).
+    ``mixed_precision`` ("no", "bf16", "fp16"; default: the ``accelerator``'s, else "no") applies to the method only.
     """
     from hf_unlearn.attacks import variant_identity
     from hf_unlearn.pipeline import load_splits, score_to_record
@@ -140,8 +149,9 @@ def unlearn_checkpoint(
         model, retain, forget, method, config=cfg, limit=budget * training_cost, seed=seed, device=device,
         accelerator=accelerator, train_config=train_config, num_classes=int(model.linear.out_features)
         if hasattr(model, "linear") else len(task_spec.label_names), work_dir=retrain_dir, channels_last=channels_last,
-        progress=progress,
+        progress=progress, mixed_precision=mixed_precision,
     )
+    is_main = accelerator is None or accelerator.is_main_process  # N processes: one writer
     dataset_ref = {"id": str(dataset), "config": config, "revision": revision}
     out_dir = None
     model_ref = {"id": str(checkpoint), "revision": revision}
@@ -157,7 +167,7 @@ def unlearn_checkpoint(
     validation_accuracy = None
     if validation is not None:
         validation_accuracy = float(task_spec.accuracy(result.model, validation))
-    if out_dir is not None:
+    if out_dir is not None and is_main:
         recipe = dict(summary.get("train_config", {}))
         if method == "retrain" and recipe:
             recipe["seed"] = recipe.get("seed", 0) + seed
@@ -187,8 +197,10 @@ def unlearn_checkpoint(
         from hf_unlearn.cards import add_eval_results
 
         add_eval_results(out_dir, record)  # the card's model-index: this run's metrics on its variant
-    if results_path is not None:
+    if results_path is not None and is_main:
         append_record(record, results_path)
+    if accelerator is not None:
+        accelerator.wait_for_everyone()  # the checkpoint exists for every process once this returns
     return UnlearnOutcome(record, result, out_dir, scores, validation_accuracy)
 
 

@@ -73,7 +73,7 @@ def scrub(ctx: UnlearnContext, cfg: SCRUBConfig) -> nn.Module:
     student.train()
     optimizer = sgd(student.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
 
-    def loss(step: Step) -> torch.Tensor:
+    def objective(step: Step) -> torch.Tensor:
         batch = step.batches["x"]
         with torch.no_grad():
             t_logits = teacher(batch.x)
@@ -82,6 +82,10 @@ def scrub(ctx: UnlearnContext, cfg: SCRUBConfig) -> nn.Module:
         if step.kind == "max":
             return -kl
         return cfg.gamma * F.cross_entropy(s_logits, batch.y) + cfg.alpha * kl
+
+    def loss(step: Step) -> torch.Tensor:
+        # both terms are means over the batch: under N processes, weighed by this process's share of its rows
+        return step.batches["x"].weigh(objective(step))
 
     ctx.run_steps(schedule(ctx, cfg), loss, optimizer)
     return student

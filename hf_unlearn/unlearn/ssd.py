@@ -16,10 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from hf_unlearn.unlearn.base import Split, UnlearnContext, concat_splits, register_method
+from hf_unlearn.unlearn.base import Split, UnlearnContext, ce, concat_splits, register_method
 
 
 @dataclass
@@ -46,7 +45,9 @@ def importances(ctx: UnlearnContext, split: Split, batch_size: int, stream: str)
         if not ctx.charge(forward_backward=len(batch)):
             break
         model.zero_grad(set_to_none=True)
-        F.cross_entropy(model(batch.x), batch.y).backward()
+        with ctx.autocast():
+            loss = ce(model, batch)  # under N processes: this process's share of the batch mean
+        ctx.backward(loss)  # the batch's gradient, averaged over processes before it is squared
         for n, p in params.items():
             if p.grad is not None:
                 total[n] += p.grad.detach() ** 2
