@@ -109,7 +109,10 @@ class DatasetRepo:
 
         Every card entry starts with what all repos record, the track and the data it came from (``attack``,
         ``task``, ``source``, ``source_fingerprint``), then ``make``'s parameters. Variants are installed one by
-        one, so an interrupted build leaves earlier variants and the card intact.
+        one, so an interrupted build leaves earlier variants and the card intact, and a rerun resumes: a variant
+        the folder already holds, built from the same source data and with shards that match its card, is kept
+        rather than crafted again (an hour of gradient matching is not redone; delete its ``data/<config>``
+        folder to rebuild it).
         """
         from tqdm.auto import tqdm
 
@@ -117,9 +120,29 @@ class DatasetRepo:
         out_dir.mkdir(parents=True, exist_ok=True)
         head = {"attack": self.card.attack, "task": self.card.task, "source": source, "source_fingerprint": fingerprint}
         for cfg in tqdm(configs, desc="building variants", disable=not progress):
+            if _already_built(out_dir, cfg.name, fingerprint):
+                if progress:
+                    tqdm.write(f"{cfg.name}: already built in {out_dir} (shards match the card), kept")
+                continue
             variant, params = make(cfg)
             self.add_variant(out_dir, cfg.name, variant, {**head, **params})
         return out_dir
+
+
+def _already_built(out_dir: Path, config_name: str, fingerprint: str) -> bool:
+    """The folder's card lists this config, from this source data, and its shards match the recorded sha256."""
+    from hf_unlearn import cards
+
+    try:
+        params = cards.variant_params(out_dir, config_name)
+    except (FileNotFoundError, KeyError, ValueError):
+        return False
+    if params.get("source_fingerprint") != fingerprint:
+        return False
+    try:
+        return cards.verify_local_variant(out_dir, config_name) > 0
+    except cards.VariantModifiedError:
+        return False
 
 
 @dataclass(frozen=True)

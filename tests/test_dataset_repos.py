@@ -119,3 +119,26 @@ def test_an_offline_rebuild_finds_the_default_tokenizer_again(tmp_path, monkeypa
     for rel in params["sha256"]:
         assert (second / rel).read_bytes() == (first / rel).read_bytes(), f"{rel} differs after rebuild"
     assert (second / "README.md").read_bytes() == (first / "README.md").read_bytes()
+
+
+def test_a_rerun_keeps_built_variants_and_rebuilds_a_modified_one(tmp_path):
+    """Builds resume: a second run makes nothing it already has (crafting can take an hour); a variant whose shard
+    no longer matches the card, or one built from other source data, is made again."""
+    from unittest import mock
+
+    from dataset_builders import _common
+    from dataset_builders import poisoned_imdb_targeted as builder
+    from dataset_builders._common import sha256
+
+    cfgs = [TriggerConfig(max_train_rows=300), TriggerConfig(max_train_rows=300, seed=1)]
+    folder = builder.build("samples", cfgs, tmp_path / builder.REPO_NAME, progress=False)
+    shards = sorted(folder.rglob("*.parquet"))
+    before = {p: sha256(p) for p in shards}
+    with mock.patch.object(_common, "install_variant", wraps=_common.install_variant) as added:
+        builder.build("samples", cfgs, folder, progress=False)
+        assert added.call_count == 0
+        victim = next(p for p in shards if cfgs[1].name in p.as_posix() and p.name.startswith("forget"))
+        victim.write_bytes(next(p for p in shards if p.name.startswith("test")).read_bytes())  # valid parquet, wrong
+        builder.build("samples", cfgs, folder, progress=False)
+        assert [c.args[1] for c in added.call_args_list] == [cfgs[1].name]
+    assert {p: sha256(p) for p in shards} == before  # the modified variant was rebuilt byte for byte
