@@ -19,10 +19,25 @@ one setting is selected by :func:`select_setting` from data the method may see: 
 seeded validation slice held out of the retain set (``validation_fraction``, never
 given to any method while tuning is on) and the forget set's GUS. The sweep then runs
 at the selected setting. Tuning compute is reported apart from the budget.
+
+Spreading the cells (``hf_unlearn.shards``): every process computes the same plan and runs
+the share :func:`shard_cells` gives it, so nothing coordinates them but files and locks.
+
+    accelerate launch --multi_gpu --num_processes 8 -m hf_unlearn.cli benchmark --preset paper  # a GPU each
+    hf-unlearn benchmark --preset paper --shard $SLURM_ARRAY_TASK_ID/16  # sbatch --array=0-15
+    hf-unlearn benchmark --preset paper --stage merge                    # any time: merge, report
+
+Each shard appends to its own ``results.shard-K-of-N.jsonl``; the last shard to finish (or
+``stage="merge"``) merges them into one validated ``results.jsonl`` and writes the report.
+With tuning, the grid cells are shared out too (a shard also runs grid cells whose owner has
+not started, so a throttled array never deadlocks) and every shard selects from the complete
+grid. Two-stage usage, so that no sweep job waits on grid cells: ``--stage tune`` as one job
+array, then the same command without it as a second array that depends on the first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -32,11 +47,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from hf_unlearn.config import PRESETS_DIR, PipelineConfig, apply_overrides, from_dict, load_preset
+
+if TYPE_CHECKING:
+    from hf_unlearn.shards import Shard
 
 # The selection rule's tolerance: a setting qualifies if its validation-slice accuracy is at
 # most this far below the poisoned model's (2 points, fixed before any result).
@@ -202,9 +220,153 @@ def plan_cells(variants: Iterable[str], methods: Iterable[str], seeds: Iterable[
 class BenchmarkResult:
     records: list[dict[str, Any]]
     ran: list[Cell]  # cells computed in this call
-    skipped: list[Cell]  # cells found finished in results.jsonl
+    skipped: list[Cell]  # cells found finished (in results.jsonl or any shard's file)
     table: str
     paths: dict[str, str]
+    shard: str = "0/1"  # which shard this call ran (K/N)
+    missing: list[Cell] = field(default_factory=list)  # planned cells with no record yet (other shards', or busy)
+    busy: list[Cell] = field(default_factory=list)  # this shard's cells another process was computing
+    merged: bool = False  # results.jsonl and the report were (re)written from every shard's records
+
+
+STAGES = ("all", "prepare", "tune", "merge")
+# How often a shard looks again for tuning grid cells another process is computing (seconds).
+TUNING_POLL_SECONDS = 2.0
+# A cell's estimated cost for spreading cells over shards, in training costs: its budget (Retrain: one
+# training, No unlearning: nothing) plus scoring, which every cell pays.
+_SCORING_COST = 0.05
+
+
+def cell_cost(cell: Cell) -> float:
+    """The estimate :func:`shard_cells` balances: budget (Retrain 1, No unlearning 0) plus scoring."""
+    return _SCORING_COST + {"none": 0.0, "retrain": 1.0}.get(cell.method, cell.budget or 0.0)
+
+
+def shard_cells(cells: list[Cell], count: int) -> list[int]:
+    """The shard (0-based) of each planned cell: a deterministic function of the plan, so every shard
+    started with the same arguments agrees without talking to the others (``hf_unlearn.shards.assign``)."""
+    from hf_unlearn.shards import assign
+
+    return assign([cell_cost(c) for c in cells], count)
+
+
+def _resolve_config(preset, *, seeds, budgets, methods, pipeline_overrides, method_overrides, tune, tune_at_budget,
+                    tune_seed) -> BenchmarkConfig:
+    from hf_unlearn.unlearn import list_methods
+
+    cfg = preset if isinstance(preset, BenchmarkConfig) else load_benchmark_preset(preset)
+    if pipeline_overrides:
+        cfg = dataclasses.replace(cfg, pipeline=apply_overrides(cfg.pipeline, list(pipeline_overrides)))
+    return dataclasses.replace(
+        cfg,
+        seeds=list(seeds) if seeds else cfg.seeds,
+        budgets=[float(b) for b in budgets] if budgets else cfg.budgets,
+        methods=list(methods) if methods else (cfg.methods or list_methods()),
+        method_config={**cfg.method_config, **{k: {**cfg.method_config.get(k, {}), **v}
+                                                for k, v in (method_overrides or {}).items()}},
+        tune=cfg.tune if tune is None else bool(tune),
+        tune_at_budget=cfg.tune_at_budget if tune_at_budget is None else float(tune_at_budget),
+        tune_seed=cfg.tune_seed if tune_seed is None else int(tune_seed),
+    )
+
+
+class _ShardFiles:
+    """What one shard reads and writes in the output folder (``hf_unlearn.shards`` says why each file)."""
+
+    def __init__(self, out: Path, shard) -> None:
+        self.out, self.shard = out, shard
+        self.results = shard.file(out, "results")
+        self.tuning = shard.file(out, "tuning_cells")
+
+    def repair(self) -> None:
+        """Cut a torn last line (a kill during a write) off this shard's own files; only their writer may."""
+        from hf_unlearn.shards import file_lock, read_lines
+
+        with file_lock(self.out, "merge") if self.shard.count == 1 else contextlib.nullcontext():
+            read_lines(self.results, repair=True)
+        read_lines(self.tuning, repair=True)
+
+    def done(self) -> set[tuple]:
+        """Keys of every finished cell: results.jsonl and every shard's file, whatever N they were run with."""
+        return set(self.records())
+
+    def records(self) -> dict[tuple, tuple[dict[str, Any], str]]:
+        from hf_unlearn.shards import shard_files, union
+
+        return union(shard_files(self.out, "results"), _record_key, validate=_validate, describe=_describe)
+
+    def tuning_rows(self) -> dict[tuple, dict[str, Any]]:
+        from hf_unlearn.shards import shard_files, union
+
+        rows = union(shard_files(self.out, "tuning_cells"), lambda row: _record_key(row["record"]),
+                     validate=_validate_row, describe=lambda row: _describe(row["record"]))
+        return {k: row for k, (row, _) in rows.items()}
+
+    def append_result(self, record: Mapping[str, Any]) -> None:
+        from hf_unlearn.results import validate_record
+        from hf_unlearn.shards import append_line, file_lock
+
+        validate_record(dict(record), allow_new_method=True)
+        # results.jsonl is also what a merge rewrites: a single-process run appends to it under the merge lock.
+        with file_lock(self.out, "merge") if self.shard.count == 1 else contextlib.nullcontext():
+            append_line(self.results, record)
+
+    def append_tuning(self, row: Mapping[str, Any]) -> None:
+        from hf_unlearn.shards import append_line
+
+        _validate_row(dict(row))
+        append_line(self.tuning, row)
+
+
+def _validate(data: dict[str, Any]) -> None:
+    from hf_unlearn.results import validate_record
+
+    validate_record(data, allow_new_method=True)
+
+
+def _validate_row(row: dict[str, Any]) -> None:
+    """A tuning grid cell: ``{"validation_accuracy": number, "record": a valid record}``."""
+    acc = row.get("validation_accuracy")
+    if isinstance(acc, bool) or not isinstance(acc, (int, float)) or not 0 <= acc <= 1 or "record" not in row:
+        raise ValueError(f"tuning cell {sorted(row)}: expected {{'validation_accuracy': a number in [0, 1], "
+                         "'record': a result record}")
+    _validate(row["record"])
+
+
+def _describe(record: Mapping[str, Any]) -> str:
+    """``"eps0.1-b1.5-s0 gd b=0.1 s=0"`` (plus the setting for an unselected tuning grid cell), for errors."""
+    b = record.get("budget_fraction")
+    text = f"{record['dataset'].get('config')} {record['method']}{'' if b is None else f' b={b:g}'} s={record['seed']}"
+    tuning = record.get("tuning") or {}
+    return text + (f" (tuning grid cell {json.dumps(tuning.get('setting'))})" if tuning.get("selected") is False else "")
+
+
+def merge_results(output_dir: str | os.PathLike, cells: Iterable[Cell] = ()) -> list[dict[str, Any]]:
+    """Rewrite ``results.jsonl`` as the union of itself and every ``results.shard-K-of-N.jsonl``; return it.
+
+    Every record is validated (``hf_unlearn.results``); the same cell twice is dropped when the copies are
+    identical apart from ``created_at`` and refused otherwise (``hf_unlearn.shards.MergeConflict`` names the
+    cell and both lines). Records of the planned ``cells`` come first, in plan order, then any others
+    (earlier grids) in the order first seen. The file is replaced atomically; shard files are kept, so
+    merging again is harmless. Torn last lines (a shard killed mid-write, or still writing) are left out.
+    """
+    from hf_unlearn.results import write_records
+
+    out = Path(output_dir)
+    by_key = _ShardFiles(out, _single()).records()
+    rank = {(c.variant, c.method, c.seed, None if c.budget is None else round(float(c.budget), 6)): i
+            for i, c in enumerate(cells)}
+    first_seen = {k: i for i, k in enumerate(by_key)}
+    keys = sorted(by_key, key=lambda k: (rank.get(k[:4], len(rank)), first_seen[k]))
+    records = [by_key[k][0] for k in keys]
+    write_records(records, out / "results.jsonl")
+    return records
+
+
+def _single():
+    from hf_unlearn.shards import Shard
+
+    return Shard()
 
 
 def run_benchmark(
@@ -221,8 +383,11 @@ def run_benchmark(
     tune_seed: int | None = None,
     progress: bool = True,
     cpu: bool = False,
-    channels_last: bool = False,
+    channels_last: bool | None = None,
+    mixed_precision: str = "no",
     on_cell: Callable[[Cell, dict[str, Any]], None] | None = None,
+    shard: str | Shard | None = None,
+    stage: str = "all",
 ) -> BenchmarkResult:
     """Run (or resume) a benchmark preset; ``seeds``/``budgets``/``methods`` replace the preset's lists.
 
@@ -230,105 +395,205 @@ def run_benchmark(
     selected setting; ``tune_at_budget``/``tune_seed`` tune once at that budget/seed and use
     the selection for every budget and seed (module docstring). ``on_cell(cell, record)`` is
     called after each finished sweep cell's record is appended. ``channels_last`` (NHWC)
-    applies to training and unlearning; off by default (see ``RunOptions``).
+    applies to training and unlearning; None: on for CUDA only (see ``RunOptions``). ``mixed_precision``
+    ("no", "bf16", "fp16") applies to both too; the first layer, the noise and the scores stay float32.
+
+    Spreading the grid (``hf_unlearn.shards``): ``shard="K/N"`` (0-based) runs only the cells
+    :func:`shard_cells` gives shard K, appending to ``results.shard-K-of-N.jsonl``; under
+    ``accelerate launch --num_processes W`` each process is shard ``rank/W`` on its own device
+    (with ``shard`` too: ``K*W + rank`` of ``N*W``). Whichever shard finishes last finds every
+    cell done and merges all shard files into ``results.jsonl`` (:func:`merge_results`) and writes
+    the report. ``stage``: ``"all"``; ``"prepare"`` (build the variants and train the poisoned
+    models, then stop); ``"tune"`` (also run the tuning grids, then stop); ``"merge"`` (run
+    nothing: merge what the shards wrote, write the report, list the missing cells). With tuning,
+    every shard runs its share of the grid cells and the unstarted ones of others (each cell under
+    a lock, once), waits for the cells other processes are computing, and selects from the whole
+    grid, so every shard sweeps at the same setting. On a cluster, ``stage="tune"`` as one job
+    array and then the sweep (``stage="all"``) as a second, dependent one keeps sweep jobs from
+    waiting on grid cells.
     """
     from hf_unlearn.pipeline import build_dataset, dataset_repo, load_splits, train_model
-    from hf_unlearn.results import append_record, read_records
+    from hf_unlearn.shards import LOCK_DIR, detach_from_launcher, file_lock, key_name, resolve_shard
     from hf_unlearn.train import RunOptions, load_checkpoint
-    from hf_unlearn.unlearn import build_config, list_methods
+    from hf_unlearn.unlearn import build_config
     from hf_unlearn.unlearn.runner import REFERENCE_METHODS, unlearn_checkpoint
 
-    cfg = preset if isinstance(preset, BenchmarkConfig) else load_benchmark_preset(preset)
-    if pipeline_overrides:
-        cfg = dataclasses.replace(cfg, pipeline=apply_overrides(cfg.pipeline, list(pipeline_overrides)))
-    cfg = dataclasses.replace(
-        cfg,
-        seeds=list(seeds) if seeds else cfg.seeds,
-        budgets=[float(b) for b in budgets] if budgets else cfg.budgets,
-        methods=list(methods) if methods else (cfg.methods or list_methods()),
-        method_config={**cfg.method_config, **{k: {**cfg.method_config.get(k, {}), **v}
-                                                for k, v in (method_overrides or {}).items()}},
-        tune=cfg.tune if tune is None else bool(tune),
-        tune_at_budget=cfg.tune_at_budget if tune_at_budget is None else float(tune_at_budget),
-        tune_seed=cfg.tune_seed if tune_seed is None else int(tune_seed),
-    )
+    if stage not in STAGES:
+        raise ValueError(f"stage={stage!r}: expected one of {list(STAGES)}")
+    shard = resolve_shard(shard)
+    launched_device = detach_from_launcher(shard)  # before anything builds an Accelerator
+    cfg = _resolve_config(preset, seeds=seeds, budgets=budgets, methods=methods, pipeline_overrides=pipeline_overrides,
+                          method_overrides=method_overrides, tune=tune, tune_at_budget=tune_at_budget, tune_seed=tune_seed)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    results_path = out / "results.jsonl"
-    device = "cpu" if cpu else None
+    files = _ShardFiles(out, shard)
+    device = "cpu" if cpu else launched_device
     variants = cfg.variants or [cfg.pipeline.poison]
     method_cfgs = {m: dataclasses.asdict(build_config(m, cfg.method_config.get(m), yaml_path="preset")) for m in cfg.methods}
     grids = {m: _grid(m) for m in cfg.methods if m not in REFERENCE_METHODS} if cfg.tune else {}
-    (out / "benchmark_config.json").write_text(json.dumps(
+    _write_atomic(out / "benchmark_config.json", json.dumps(
         {**dataclasses.asdict(cfg), "method_config": method_cfgs, "grids": grids,
          "tuning_rule": select_setting.__doc__ if cfg.tune else None}, indent=2, default=str))
 
-    done = {_record_key(r.to_dict()) for r in (read_records(results_path) if results_path.exists() else [])}
+    if stage != "merge":
+        files.repair()
+    done = files.done()
     cells = plan_cells([v.name for v in variants], cfg.methods, cfg.seeds, cfg.budgets)
-    print(f"benchmark: {len(cells)} cells{' after tuning' if cfg.tune else ''}, results in {results_path}")
+    owner = dict(zip(cells, shard_cells(cells, shard.count)))
+    mine = [c for c in cells if owner[c] == shard.index]
+    tag = "" if shard.count == 1 else f"shard {shard.label}: "
+    print(f"{tag}benchmark: {len(cells)} cells{' after tuning' if cfg.tune else ''}"
+          f"{f', {len(mine)} of them this shard' if shard.count > 1 else ''}, results in {files.results}")
 
     training_costs: dict[str, float] = {}
+    all_selections: dict[str, dict[tuple[str, float], dict[str, Any]]] = {}
     ran: list[Cell] = []
     skipped: list[Cell] = []
+    busy: list[Cell] = []
     wanted: set[tuple] = set()
     task, attack = cfg.pipeline.task, cfg.pipeline.attack
-    for variant in variants:
+    start = shard.index % len(variants)  # shards begin with different variants: their models train in parallel
+    for vi, variant in [(i % len(variants), variants[i % len(variants)]) for i in range(start, start + len(variants))]:
         folder = out / dataset_repo(task, attack)
-        if not (folder / "data" / variant.name).exists():
-            build_dataset(cfg.pipeline.source, variant, folder, task=task, attack=attack)
         model_dir = out / "models" / variant.name / "poisoned"
-        splits = load_splits(folder, variant.name, task=task, attack=attack)
-        trained = train_model(splits, {"id": str(folder), "config": variant.name, "revision": None}, cfg.pipeline.train,
-                              model_dir, role="poisoned", options=RunOptions(progress=progress, cpu=cpu, channels_last=channels_last),
-                              task=task)
-        training_costs[variant.name] = trained.training_cost
+        if stage == "merge":  # build and train nothing: a variant without its model has no records to merge
+            if not (model_dir / "training_summary.json").exists():
+                continue
+            splits = load_splits(folder, variant.name, task=task, attack=attack)
+        else:  # the shared prerequisites, once: the first shard here builds and trains, the others wait and reuse
+            with file_lock(out, f"prepare-{variant.name}"):
+                built = out / LOCK_DIR / f"dataset-{variant.name}.built"  # the build finished, card included
+                if not ((folder / "data" / variant.name).exists() and built.exists()):
+                    build_dataset(cfg.pipeline.source, variant, folder, task=task, attack=attack)
+                    built.touch()
+                splits = load_splits(folder, variant.name, task=task, attack=attack)
+                train_model(splits, {"id": str(folder), "config": variant.name, "revision": None}, cfg.pipeline.train,
+                            model_dir, role="poisoned", task=task,
+                            options=RunOptions(progress=progress, cpu=cpu, channels_last=channels_last,
+                                               mixed_precision=mixed_precision))
         model, summary = load_checkpoint(str(model_dir))
+        training_costs[variant.name] = float(summary["training_cost"])
+        if stage == "prepare":
+            continue
         common = dict(null_draws=cfg.pipeline.scoring.null_draws, score_seed=cfg.pipeline.scoring.seed, device=device,
                       progress=progress, model=model, summary=summary, splits=splits, channels_last=channels_last,
-                      task=task, attack=attack)
-        selections = _tune_variant(cfg, grids, variant.name, folder, model_dir, out, common) if cfg.tune else {}
+                      mixed_precision=mixed_precision, task=task, attack=attack)
+        selections = (_tune_variant(cfg, grids, variant.name, folder, model_dir, out, common, files=files, rotate=vi,
+                                    wait=stage != "merge") if cfg.tune else {})
+        all_selections[variant.name] = selections
+        if stage == "tune":
+            continue
 
         for cell in (c for c in cells if c.variant == variant.name):
             tuned = cell.method not in REFERENCE_METHODS and cfg.tune
             choice = selections.get((cell.method, cfg.tune_at_budget or cell.budget)) if tuned else None
+            if tuned and choice is None:
+                continue  # its grid is not complete (merge stage): the cell's setting is not known yet
             overrides = {**cfg.method_config.get(cell.method, {}), **(choice["setting"] if choice else {})}
             mcfg = dataclasses.asdict(build_config(cell.method, overrides, yaml_path="preset"))
             key = _key(cell.variant, cell.method, cell.seed, cell.budget, mcfg, tuned)
             wanted.add(key)
+            if owner[cell] != shard.index and stage != "merge":
+                continue  # another shard's
             if key in done:
                 skipped.append(cell)
                 continue
-            t0 = time.perf_counter()
-            tuning = ({"grid": choice["grid"], "setting": choice["setting"], "selected": True,
-                       "tuning_compute": choice["tuning_compute"]} if choice else None)
-            if choice and cell.seed == choice["seed"] and cell.budget == choice["budget"]:
-                record = {**choice["record"], "tuning": tuning}  # this very run was the selected grid cell
-            else:
-                outcome = unlearn_checkpoint(
-                    model_dir, folder, variant.name, cell.method, budget=cell.budget or 1.0, seed=cell.seed,
-                    overrides=overrides, output_dir=out / "models" / variant.name / _cell_dir(cell),
-                    retrain_dir=out / "models" / variant.name / f"retrain-s{cell.seed}" if cell.method == "retrain" else None,
-                    validation_fraction=cfg.validation_fraction if tuned else 0.0, tuning=tuning, **common,
-                )
-                record = outcome.record.to_dict()
-            append_record(record, results_path)  # finished cells survive a kill
+            if stage == "merge":
+                continue
+            with file_lock(out, key_name(key), blocking=False) as mine_now:
+                if not mine_now:  # another process (an overlapping run) is computing it
+                    busy.append(cell)
+                    continue
+                done = files.done()  # it may have finished elsewhere since we last looked
+                if key in done:
+                    skipped.append(cell)
+                    continue
+                t0 = time.perf_counter()
+                tuning = ({"grid": choice["grid"], "setting": choice["setting"], "selected": True,
+                           "tuning_compute": choice["tuning_compute"]} if choice else None)
+                if choice and cell.seed == choice["seed"] and cell.budget == choice["budget"]:
+                    record = {**choice["record"], "tuning": tuning}  # this very run was the selected grid cell
+                else:
+                    outcome = unlearn_checkpoint(
+                        model_dir, folder, variant.name, cell.method, budget=cell.budget or 1.0, seed=cell.seed,
+                        overrides=overrides, output_dir=out / "models" / variant.name / _cell_dir(cell),
+                        retrain_dir=out / "models" / variant.name / f"retrain-s{cell.seed}" if cell.method == "retrain" else None,
+                        validation_fraction=cfg.validation_fraction if tuned else 0.0, tuning=tuning, **common,
+                    )
+                    record = outcome.record.to_dict()
+                files.append_result(record)  # finished cells survive a kill
             done.add(key)
             ran.append(cell)
             m = record["metrics"]
-            print(f"[{len(skipped) + len(ran)}/{len(cells)}] {cell.label()}: test {m['test_accuracy']:.3f}, "
+            count = len(mine) if shard.count > 1 else len(cells)
+            print(f"{tag}[{len(skipped) + len(ran)}/{count}] {cell.label()}: test {m['test_accuracy']:.3f}, "
                   f"{_headline(m)}, compute {record['compute_used']:.4g} "
-                  f"({record['compute_used'] / trained.training_cost:.3f} of training, stopped by "
+                  f"({record['compute_used'] / training_costs[variant.name]:.3f} of training, stopped by "
                   f"{record.get('stopped_by')}), {time.perf_counter() - t0:.1f} s", flush=True)
             if on_cell is not None:
                 on_cell(cell, record)
 
+    if stage in ("prepare", "tune"):
+        print(f"{tag}benchmark: stage {stage!r} finished")
+        return BenchmarkResult([], ran, skipped, "", {}, shard=shard.label)
     # Whether a cell is done is known only once its (tuned) setting is: say it at the end, for resumed runs.
-    print(f"benchmark: {len(cells)} cells, {len(skipped)} already in {results_path}, {len(ran)} run now")
-    records = [r for r in (x.to_dict() for x in read_records(results_path)) if _record_key(r) in wanted]
-    paths = write_report(records, out, training_costs=training_costs, title=f"hf-unlearn benchmark ({_preset_name(preset)})")
-    if cfg.tune:
-        paths["tuning"] = str(out / "tuning.md")
-    return BenchmarkResult(records, ran, skipped, (out / "summary.md").read_text(), paths)
+    where = files.results if shard.count == 1 else out / "results*.jsonl"
+    print(f"{tag}benchmark: {len(cells)} cells, {len(skipped)} already in {where}, {len(ran)} run now")
+    done = files.done()
+    missing = _missing(cfg, cells, all_selections, done, method_cfgs)
+    if missing and shard.count > 1 and stage != "merge":
+        print(f"{tag}this shard's cells are finished; {len(missing)} of {len(cells)} cells belong to shards still "
+              "running: the last one to finish merges every shard's records into results.jsonl (or run the "
+              "benchmark with --stage merge)", flush=True)
+        records = [r for k, (r, _) in files.records().items() if k in wanted]
+        return BenchmarkResult(records, ran, skipped, "", {}, shard=shard.label, missing=missing, busy=busy)
+    if missing:
+        shown = ", ".join(f"{c.label()} (shard {owner[c]}/{shard.count})" for c in missing[:10])
+        print(f"{tag}benchmark: {len(missing)} cell(s) have no record yet: {shown}{' ...' if len(missing) > 10 else ''}")
+    with file_lock(out, "merge"):  # one merge at a time: it rewrites results.jsonl, tuning.* and the report
+        merged = merge_results(out, cells)
+        for name, selections in all_selections.items():
+            if selections:
+                _write_tuning(out, name, selections)
+        for variant in variants:  # training costs of variants this call did not open (merge stage)
+            summary_path = out / "models" / variant.name / "poisoned" / "training_summary.json"
+            if variant.name not in training_costs and summary_path.exists():
+                training_costs[variant.name] = float(json.loads(summary_path.read_text())["training_cost"])
+        records = [r for r in merged if _record_key(r) in wanted]
+        paths = write_report(records, out, training_costs=training_costs,
+                             title=f"hf-unlearn benchmark ({_preset_name(preset)})")
+        if cfg.tune and (out / "tuning.md").exists():
+            paths["tuning"] = str(out / "tuning.md")
+        table = (out / "summary.md").read_text()
+    return BenchmarkResult(records, ran, skipped, table, paths, shard=shard.label, missing=missing, busy=busy,
+                           merged=True)
+
+
+def _missing(cfg: BenchmarkConfig, cells: list[Cell], selections: Mapping[str, Mapping], done: set[tuple],
+             method_cfgs: Mapping[str, Mapping[str, Any]]) -> list[Cell]:
+    """Planned cells without a record (a tuned cell whose grid is incomplete counts as missing)."""
+    from hf_unlearn.unlearn import build_config
+    from hf_unlearn.unlearn.runner import REFERENCE_METHODS
+
+    missing = []
+    for cell in cells:
+        tuned = cell.method not in REFERENCE_METHODS and cfg.tune
+        choice = selections.get(cell.variant, {}).get((cell.method, cfg.tune_at_budget or cell.budget)) if tuned else None
+        if tuned and choice is None:
+            missing.append(cell)
+            continue
+        mcfg = (dataclasses.asdict(build_config(cell.method, {**cfg.method_config.get(cell.method, {}), **choice["setting"]},
+                                                yaml_path="preset")) if choice else method_cfgs[cell.method])
+        if _key(cell.variant, cell.method, cell.seed, cell.budget, mcfg, tuned) not in done:
+            missing.append(cell)
+    return missing
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file and ``os.replace``: shards write the same file at once without tearing it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def _grid(method: str) -> list[dict[str, Any]]:
@@ -338,48 +603,82 @@ def _grid(method: str) -> list[dict[str, Any]]:
 
 
 def _tune_variant(cfg: BenchmarkConfig, grids: Mapping[str, list[dict[str, Any]]], variant: str, folder: Path,
-                  model_dir: Path, out: Path, common: Mapping[str, Any]) -> dict[tuple[str, float], dict[str, Any]]:
-    """Run (or resume) every grid cell of one variant on the tuning seed; return the selection per
-    (method, tuning budget). Cells are appended to ``tuning_cells.jsonl`` as they finish (with their
-    validation accuracy); ``tuning.jsonl`` (records, the selected ones marked) and ``tuning.md`` are
-    rewritten from it after each method, so a killed run resumes and re-derives the same selection."""
+                  model_dir: Path, out: Path, common: Mapping[str, Any], *, files: _ShardFiles, rotate: int = 0,
+                  wait: bool = True) -> dict[tuple[str, float], dict[str, Any]]:
+    """Run (or resume) the grid cells of one variant on the tuning seed; return the selection per
+    (method, tuning budget). Finished cells are appended (with their validation accuracy) to this
+    shard's ``tuning_cells[.shard-K-of-N].jsonl``; the selection reads every shard's, so a killed run
+    resumes and every shard re-derives the same selection.
+
+    Shards run their share of the grid first (:func:`hf_unlearn.shards.assign`), then any cell nobody
+    has started, each under its lock, so each grid cell runs once; then they wait (``wait``) for the
+    cells others are computing. A (method, budget) whose grid is incomplete has no selection (only
+    when not waiting: the merge stage). A single process writes ``tuning.jsonl``/``tuning.md`` here;
+    shards leave that to the merge.
+    """
+    from hf_unlearn.shards import assign, file_lock, key_name
     from hf_unlearn.train import accuracy
     from hf_unlearn.unlearn import build_config
     from hf_unlearn.unlearn.runner import retain_forget, unlearn_checkpoint, validation_slice
 
+    shard = files.shard
     seed = cfg.seeds[0] if cfg.tune_seed is None else cfg.tune_seed
     budgets = [cfg.tune_at_budget] if cfg.tune_at_budget is not None else list(cfg.budgets)
-    cells_path = out / "tuning_cells.jsonl"
-    finished = [json.loads(line) for line in cells_path.read_text().splitlines() if line.strip()] if cells_path.exists() else []
-    by_key = {_record_key(c["record"]): c for c in finished}
+    grid_cells = []  # (method, budget, grid index, setting, overrides, key), in grid order
+    for method, grid in grids.items():
+        for budget in budgets:
+            for i, setting in enumerate(grid):
+                overrides = {**cfg.method_config.get(method, {}), **setting}
+                mcfg = dataclasses.asdict(build_config(method, overrides, yaml_path="preset"))
+                grid_cells.append((method, budget, i, setting, overrides, _key(variant, method, seed, budget, mcfg, True)))
+    owners = [(k + rotate) % shard.count for k in assign([0.05 + c[1] for c in grid_cells], shard.count)]
+    order = ([c for c, k in zip(grid_cells, owners) if k == shard.index]
+             + [c for c, k in zip(grid_cells, owners) if k != shard.index])
     _, validation = validation_slice(retain_forget(common["splits"])[0], cfg.validation_fraction)
     original = float(accuracy(common["model"], validation))
+    by_key = files.tuning_rows()
+    waiting_said = False
+    while wait and (pending := [c for c in order if c[5] not in by_key]):
+        progressed = False
+        for method, budget, i, setting, overrides, key in pending:
+            with file_lock(out, key_name(key), blocking=False) as got:
+                if not got:
+                    continue  # another shard is computing it
+                by_key = files.tuning_rows()
+                if key in by_key:  # finished elsewhere since we looked
+                    progressed = True
+                    continue
+                t0 = time.perf_counter()
+                outcome = unlearn_checkpoint(
+                    model_dir, folder, variant, method, budget=budget, seed=seed, overrides=overrides,
+                    output_dir=out / "models" / variant / "tuning" / f"{method}-b{budget:g}-s{seed}-cell{i}",
+                    validation_fraction=cfg.validation_fraction,
+                    tuning={"grid": grid_name(method, grids[method]), "setting": setting, "selected": False,
+                            "tuning_compute": 0.0}, **common,
+                )
+                row = {"validation_accuracy": outcome.validation_accuracy, "record": outcome.record.to_dict()}
+                files.append_tuning(row)
+                by_key[key] = row
+                progressed = True
+            m = row["record"]["metrics"]
+            print(f"tuning {variant} {method} b={budget:g} s={seed} {setting}: validation accuracy "
+                  f"{row['validation_accuracy']:.3f} (original {original:.3f}), {_headline(m)}, "
+                  f"{time.perf_counter() - t0:.1f} s", flush=True)
+        if not progressed:  # every cell left is being computed by another process
+            if not waiting_said:
+                print(f"shard {shard.label}: waiting for {len(pending)} tuning cell(s) of {variant} that other "
+                      "processes are computing", flush=True)
+                waiting_said = True
+            time.sleep(TUNING_POLL_SECONDS)
+            by_key = files.tuning_rows()
     selections: dict[tuple[str, float], dict[str, Any]] = {}
     for method, grid in grids.items():
         name = grid_name(method, grid)
         for budget in budgets:
-            rows = []
-            for i, setting in enumerate(grid):
-                overrides = {**cfg.method_config.get(method, {}), **setting}
-                mcfg = dataclasses.asdict(build_config(method, overrides, yaml_path="preset"))
-                key = _key(variant, method, seed, budget, mcfg, True)
-                if key not in by_key:
-                    t0 = time.perf_counter()
-                    outcome = unlearn_checkpoint(
-                        model_dir, folder, variant, method, budget=budget, seed=seed, overrides=overrides,
-                        output_dir=out / "models" / variant / "tuning" / f"{method}-b{budget:g}-s{seed}-cell{i}",
-                        validation_fraction=cfg.validation_fraction,
-                        tuning={"grid": name, "setting": setting, "selected": False, "tuning_compute": 0.0}, **common,
-                    )
-                    row = {"validation_accuracy": outcome.validation_accuracy, "record": outcome.record.to_dict()}
-                    with cells_path.open("a") as fh:
-                        fh.write(json.dumps(row, sort_keys=True) + "\n")
-                    by_key[key] = row
-                    m = row["record"]["metrics"]
-                    print(f"tuning {variant} {method} b={budget:g} s={seed} {setting}: validation accuracy "
-                          f"{row['validation_accuracy']:.3f} (original {original:.3f}), {_headline(m)}, "
-                          f"{time.perf_counter() - t0:.1f} s", flush=True)
-                rows.append(by_key[key])
+            keys = [c[5] for c in grid_cells if c[0] == method and c[1] == budget]
+            if any(k not in by_key for k in keys):
+                continue  # incomplete grid (merge stage): no selection yet
+            rows = [by_key[k] for k in keys]
             pick = select_setting([{"validation_accuracy": r["validation_accuracy"],
                                     "evidence": poison_evidence(r["record"]["metrics"])} for r in rows], original)
             total = float(sum(r["record"]["compute_used"] for r in rows))
@@ -389,7 +688,9 @@ def _tune_variant(cfg: BenchmarkConfig, grids: Mapping[str, list[dict[str, Any]]
                 "grid": name, "setting": grid[pick], "tuning_compute": total, "seed": seed, "budget": budget,
                 "record": rows[pick]["record"], "rows": rows, "original_accuracy": original,
             }
-    _write_tuning(out, variant, selections)
+    if shard.count == 1 and wait and selections:
+        with file_lock(out, "merge"):
+            _write_tuning(out, variant, selections)
     return selections
 
 

@@ -27,6 +27,8 @@ EPILOG = """examples:
   hf-unlearn benchmark --preset cpu --budgets 0.02 0.04 0.06 0.08 0.1 --tune-at-budget 0.1 --tune-seed 0
   mkdir -p leaderboard-store && hf-unlearn submit results.jsonl --leaderboard ./leaderboard-store
   hf-unlearn board --leaderboard spaces/ORG/NAME --task cifar10 --attack gaussian --format csv
+  hf-unlearn publish --namespace ORG --dry-run        # what would go to the Hub (HF_TOKEN)
+  accelerate launch -m hf_unlearn.cli benchmark --preset paper   # each process runs its own cells
 """
 
 
@@ -276,6 +278,7 @@ def cmd_train(args) -> None:
     from hf_unlearn.train import RunOptions
 
     cfg = _preset(args)
+    _check_push_target(args)
     revision, _ = _revisions(args)
     splits = _load_splits(args, revision)
     role = "retrain" if args.retrain else "poisoned"
@@ -285,7 +288,7 @@ def cmd_train(args) -> None:
     result = train_model(splits, {"id": str(args.dataset), "config": args.config, "revision": revision},
                          cfg.train, out, role=role, options=opts)
     print(json.dumps({"checkpoint": out, "test_accuracy": result.test_accuracy,
-                      "training_cost": result.training_cost}, indent=2))
+                      "training_cost": result.training_cost, **_push_checkpoint(args, out)}, indent=2))
 
 
 def cmd_score(args) -> None:
@@ -325,8 +328,6 @@ def cmd_demo(args) -> None:
 
 
 def cmd_unlearn(args) -> None:
-    import dataclasses
-
     from accelerate import Accelerator
 
     from hf_unlearn.results import append_record
@@ -334,33 +335,37 @@ def cmd_unlearn(args) -> None:
     from hf_unlearn.unlearn.runner import unlearn_checkpoint
 
     get_method(args.method)  # an unknown method fails before anything loads, listing the known ones
+    _check_push_target(args)
+    if args.push_to_hub and args.method == "none":
+        raise ValueError("--push-to-hub: method none writes no checkpoint (it scores the input one); publish that "
+                         "with `hf-unlearn publish --checkpoint PATH` or pick another method")
     dataset_rev, checkpoint_rev = _revisions(args)
     checkpoint_id, checkpoint_rev = _checkpoint_ref(args.checkpoint, checkpoint_rev)
-    accelerator = Accelerator(cpu=args.cpu)
-    if accelerator.num_processes > 1:
-        raise ValueError(f"unlearning runs in one process (it costs a fraction of training); "
-                         f"got {accelerator.num_processes}: launch with `accelerate launch --num_processes 1`")
-    # The checkpoint and the variant load here, each at its own revision: the runner has one ``revision``, which it
-    # records as the dataset's. Given both, it loads neither, so ``revision`` is only what the record shows.
+    # Several processes split every global batch exactly (hf_unlearn.distributed); the meter counts global work once.
+    accelerator = Accelerator(cpu=args.cpu, mixed_precision=args.mixed_precision)
+    # The checkpoint and the variant load here (the CLI's one-line errors), each at its own revision, which the
+    # runner records as the checkpoint's and the dataset's.
     model, summary = _load_checkpoint(args.checkpoint, checkpoint_rev)
     splits = _load_splits(args, dataset_rev)
     outcome = unlearn_checkpoint(
-        args.checkpoint, args.dataset, args.config, args.method, budget=args.budget, seed=args.seed,
+        checkpoint_id, args.dataset, args.config, args.method, budget=args.budget, seed=args.seed,
         overrides=args.overrides, method_config_path=args.method_config, output_dir=args.output_dir,
-        results_path=None, null_draws=args.null_draws, score_seed=args.score_seed, revision=dataset_rev,
+        results_path=None, null_draws=args.null_draws, score_seed=args.score_seed, dataset_revision=dataset_rev,
+        checkpoint_revision=checkpoint_rev,
         accelerator=accelerator, progress=not args.no_progress, task=args.task, attack=args.attack,
-        model=model, summary=summary, splits=splits,
+        model=model, summary=summary, splits=splits, mixed_precision=args.mixed_precision,
     )
+    if not accelerator.is_main_process:  # one record, one checkpoint push, one printout
+        return
     record = outcome.record
-    if outcome.checkpoint_dir is None:  # `none` scores the checkpoint itself: the record names it at its revision
-        record = dataclasses.replace(record, model={"id": str(checkpoint_id), "revision": checkpoint_rev})
     if args.output:
         append_record(record, args.output)
     r = outcome.result
+    pushed = _push_checkpoint(args, outcome.checkpoint_dir) if outcome.checkpoint_dir is not None else {}
     print(json.dumps({
         "checkpoint": None if outcome.checkpoint_dir is None else str(outcome.checkpoint_dir),
         "method": args.method, "compute_used": r.compute_used, "compute_limit": r.limit,
-        "stopped_by": r.stopped_by, "metrics": record.metrics,
+        "stopped_by": r.stopped_by, "metrics": record.metrics, **pushed,
     }, indent=2))
 
 
@@ -382,7 +387,12 @@ def cmd_benchmark(args) -> None:
                            method_overrides=method_overrides or None,
                            tune=True if (args.tune or args.tune_at_budget is not None) else None,
                            tune_at_budget=args.tune_at_budget, tune_seed=args.tune_seed,
-                           progress=not args.no_progress, cpu=args.cpu)
+                           progress=not args.no_progress, cpu=args.cpu, shard=args.shard, stage=args.stage,
+                           mixed_precision=args.mixed_precision)
+    if not result.merged:
+        print(f"shard {result.shard}: done ({len(result.ran)} cells run now); {len(result.missing)} cell(s) still to "
+              "come from other shards (the last to finish merges; or: hf-unlearn benchmark --stage merge)")
+        return
     print("\n" + result.table + "\n")
     for name, path in result.paths.items():
         print(f"{name:>9}: {path}")
@@ -416,6 +426,45 @@ def cmd_board(args) -> None:
     except BoardError as exc:
         raise ValueError(str(exc)) from None
     sys.stdout.write(text)
+
+
+def _check_push_target(args) -> None:
+    """``--push-to-hub ORG/NAME`` is checked before any work, so a typo does not cost a training run."""
+    if getattr(args, "push_to_hub", None):
+        from hf_unlearn.publish import check_repo_id
+
+        check_repo_id(args.push_to_hub, "--push-to-hub")
+
+
+def _push_checkpoint(args, folder) -> dict:
+    """``--push-to-hub``: the saved folder (weights, config, summary, card) to the Hub model repo, by the path
+    ``publish`` takes (only changed files go up); ``{"pushed": {...}}`` for the verb's JSON output, {} if not asked."""
+    if not getattr(args, "push_to_hub", None):
+        return {}
+    from hf_unlearn.hub import HubAccessError
+    from hf_unlearn.publish import push_checkpoint
+
+    try:
+        action = push_checkpoint(folder, args.push_to_hub)
+    except HubAccessError as exc:  # the run's work is safe on disk: say so, and how to push it later
+        raise HubAccessError(f"{folder} is saved, but pushing it failed (push it later with `hf-unlearn publish "
+                             f"--namespace ORG --checkpoint {folder}`): {exc}") from None
+    return {"pushed": {"repo_id": args.push_to_hub, "action": action.action, "commit": action.commit}}
+
+
+def cmd_publish(args) -> None:
+    from hf_unlearn.publish import HubTarget, MirrorTarget, publish
+
+    target = MirrorTarget(args.mirror) if args.mirror else HubTarget()
+    publish(args.namespace, target, root=args.workspace, datasets=args.dataset, checkpoints=args.checkpoint,
+            references=args.references, tag=args.tag, spaces=not args.no_spaces, dry_run=args.dry_run,
+            progress=not args.no_progress)
+
+
+def _add_push_to_hub(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--push-to-hub", default=None, metavar="ORG/NAME",
+                   help="after saving, upload the checkpoint folder (weights, config, summary, card) to this Hub "
+                   "model repo (needs HF_TOKEN; only changed files go up)")
 
 
 def build_parser(build_for: tuple[str, str] | None = None) -> argparse.ArgumentParser:
@@ -455,6 +504,7 @@ def build_parser(build_for: tuple[str, str] | None = None) -> argparse.ArgumentP
     p.add_argument("--output-dir", default=None, help="checkpoint folder (default runs/<config>-<role>-s<seed>)")
     p.add_argument("--no-resume", action="store_true", help="ignore checkpoints in the output folder")
     p.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "fp16"], help="GPU mixed precision")
+    _add_push_to_hub(p)
     _add_task_attack(p, builds=False)
     _add_preset(p)
     p.set_defaults(func=cmd_train)
@@ -489,7 +539,8 @@ def build_parser(build_for: tuple[str, str] | None = None) -> argparse.ArgumentP
                        "(forward-equivalents) ends them (cap with --set epochs=N; opt-in early stops: --set "
                        "stop_on_plateau=true / stop_on_collapse=true) and the output says why it stopped (stopped_by); "
                        "saves the unlearned checkpoint (safetensors + card), scores it and prints the metrics. "
-                       "Works under `accelerate launch -m hf_unlearn.cli unlearn ...` (one process).")
+                       "Works under `accelerate launch [--num_processes N] -m hf_unlearn.cli unlearn ...`: the global batch "
+                       "is split exactly over the processes.")
     _add_checkpoint_and_variant(p, "unlearn", "poisoned checkpoint folder or Hub model id (ORG/NAME[@REV])")
     p.add_argument("--method", required=True,
                    help="none, retrain, gd, ngd, ga, euk, cfk, scrub, neggrad_plus, ssd (or a registered method)")
@@ -501,6 +552,9 @@ def build_parser(build_for: tuple[str, str] | None = None) -> argparse.ArgumentP
     p.add_argument("--method-config", default=None, help="YAML preset for the method (default configs/methods/<method>.yaml)")
     p.add_argument("--output-dir", default=None,
                    help="unlearned checkpoint folder (default runs/unlearn/<config>/<method>-b<budget>-s<seed>)")
+    p.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "fp16"],
+                   help="GPU mixed precision (the first layer, the noise and the scores stay float32)")
+    _add_push_to_hub(p)
     _add_task_attack(p, builds=False)
     _add_scoring_flags(p, "--score-seed")
     _add_run_flags(p)
@@ -533,6 +587,15 @@ def build_parser(build_for: tuple[str, str] | None = None) -> argparse.ArgumentP
                    help="tune once at this budget (implies --tune) and use the selection for every budget, "
                    "e.g. 0.1 (what the CPU run does)")
     p.add_argument("--tune-seed", type=int, default=None, help="the seed the grid runs on (default: the first seed)")
+    p.add_argument("--shard", default=None, metavar="K/N", help="run only shard K of N of the grid (0-based: "
+                   "--shard $SLURM_ARRAY_TASK_ID/N with --array=0-(N-1)); each shard appends to "
+                   "results.shard-K-of-N.jsonl, the last to finish merges into results.jsonl. Under accelerate "
+                   "launch each process is a shard itself")
+    p.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "fp16"],
+                   help="GPU mixed precision for training and unlearning (first layer, noise and scores float32)")
+    p.add_argument("--stage", choices=["all", "prepare", "tune", "merge"], default="all", help="prepare: build "
+                   "variants and train the poisoned models; tune: also run the tuning grids; merge: run nothing, "
+                   "merge every shard's records into results.jsonl and write the report (default all)")
     _add_task_attack(p, builds=True)
     _add_overrides(p, "--set train.epochs=20")
     _add_run_flags(p)
@@ -569,6 +632,32 @@ def build_parser(build_for: tuple[str, str] | None = None) -> argparse.ArgumentP
                    help="unlearning budget as a fraction of the training compute, e.g. 0.05 (default: all)")
     p.add_argument("--format", choices=["md", "csv", "json"], default="md", help="output format (default: md)")
     p.set_defaults(func=cmd_board)
+
+    p = sub.add_parser("publish", help="push every dataset, checkpoint, metric and the leaderboard to the Hub "
+                       "(or a local mirror)",
+                       description="Publish a workspace as Hub repos under ORG: every dataset repo folder "
+                       "(poisoned-*, all variants), every checkpoint folder (model.safetensors + config.json + "
+                       "training_summary.json + card), the references file (dataset repo hf-unlearn-references), the "
+                       "metric Spaces gus and tpr_at_fpr, and the Space hf-unlearn-leaderboard. Only files that "
+                       "differ are committed, one commit per repo: a second run changes nothing, an interrupted "
+                       "one is finished by running it again. Needs HF_TOKEN with write access; --mirror DIR writes "
+                       "the same commits as git repos in olah's layout instead "
+                       "(DIR/<models|datasets|spaces>/ORG/NAME).")
+    p.add_argument("--namespace", required=True, metavar="ORG", help="your Hub user or organisation")
+    p.add_argument("--from", dest="workspace", default=None, metavar="DIR",
+                   help="workspace searched for dataset repos and checkpoints (default: . when no --dataset or "
+                   "--checkpoint is given; skips checkpoints/ and tuning/ folders)")
+    p.add_argument("--dataset", action="append", default=[], metavar="PATH", help="a dataset repo folder (repeatable)")
+    p.add_argument("--checkpoint", action="append", default=[], metavar="PATH", help="a checkpoint folder (repeatable)")
+    p.add_argument("--references", default=None, metavar="FILE",
+                   help="the maintainers' reference records (JSONL of none/retrain records; default: "
+                   "references.jsonl in the workspace, if any)")
+    p.add_argument("--mirror", default=None, metavar="DIR", help="write git repos for olah here instead of the Hub")
+    p.add_argument("--tag", default=None, metavar="TAG", help="release tag put on every published repo, e.g. v1.0")
+    p.add_argument("--no-spaces", action="store_true", help="skip the metric Spaces and the leaderboard Space")
+    p.add_argument("--dry-run", action="store_true", help="list what would be created or changed; write nothing")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=cmd_publish)
     return parser
 
 

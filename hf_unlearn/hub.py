@@ -50,7 +50,7 @@ def check_local_or_repo_id(name: str, what: str) -> bool:
     raise FileNotFoundError(f"{what} {name!r}: no such folder, and not a Hub repo id (a Hub id looks like ORG/NAME)")
 
 
-def _auth_hint(repo_id: str) -> str:
+def auth_hint(repo_id: str) -> str:
     return (
         f"could not reach {repo_id!r} on {os.environ.get('HF_ENDPOINT', 'https://huggingface.co')}: log in with "
         "`hf auth login` or set HF_TOKEN, check the repo id, or work offline from a local folder"
@@ -72,7 +72,7 @@ def _missing_model(repo: str, revision: str | None, exc: Exception) -> Exception
     if isinstance(exc, RepositoryNotFoundError):
         return FileNotFoundError(f"{head} {endpoint} has no model repo of that name (private or gated ones need "
                                  f"`hf auth login` or HF_TOKEN); {tail}")
-    return HubAccessError(f"{_auth_hint(split_revision(repo)[0])} ({exc})")
+    return HubAccessError(f"{auth_hint(split_revision(repo)[0])} ({exc})")
 
 
 def dataset_snapshot(repo: str, config: str, revision: str | None = None) -> Path:
@@ -107,28 +107,17 @@ def dataset_snapshot(repo: str, config: str, revision: str | None = None) -> Pat
         raise FileNotFoundError(f"dataset {repo_id!r}: not in the local Hub cache (offline, or {endpoint} "
                                 "unreachable); download it once online or use a local folder") from None
     except HfHubHTTPError as exc:
-        raise HubAccessError(f"{_auth_hint(repo_id)} ({exc})") from exc
+        raise HubAccessError(f"{auth_hint(repo_id)} ({exc})") from exc
 
 
-def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "dataset", private: bool = False,
-                commit_message: str | None = None) -> str:
-    """Create the repo if needed and upload the folder in one commit; returns the commit URL."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "dataset", private: bool = False) -> str:
+    """Create the repo if needed and commit the files that differ (``hf_unlearn.publish``'s path, so builders'
+    ``--push-to-hub``, ``space/deploy.py`` and ``hf-unlearn publish`` upload the same way); returns where it went."""
+    from hf_unlearn.publish import HubTarget
+    from hf_unlearn.publish import push_folder as publish_folder
 
-    api = HfApi()
-    try:
-        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
-        info = api.upload_folder(
-            folder_path=str(folder),
-            repo_id=repo_id,
-            repo_type=repo_type,
-            commit_message=commit_message or f"hf-unlearn: upload {Path(folder).name}",
-            ignore_patterns=[".*", "checkpoints/*"],
-        )
-    except HfHubHTTPError as exc:
-        raise HubAccessError(f"{_auth_hint(repo_id)} ({exc})") from exc
-    return str(info)
+    action = publish_folder(folder, repo_id, repo_type=repo_type, target=HubTarget(private=private))
+    return f"{repo_id} ({repo_type}) at {action.commit or action.head}: {action.action}"
 
 
 def load_model(repo: str, revision: str | None = None):
@@ -167,5 +156,5 @@ def read_model_config(repo: str, revision: str | None = None) -> dict[str, Any]:
     except EntryNotFoundError:
         return {}
     except HfHubHTTPError as exc:
-        raise HubAccessError(f"{_auth_hint(repo_id)} ({exc})") from exc
+        raise HubAccessError(f"{auth_hint(repo_id)} ({exc})") from exc
     return json.loads(Path(path).read_text())

@@ -119,16 +119,23 @@ def scores_from_gradients(grads: torch.Tensor, noise: torch.Tensor, eps: float) 
     return scores, int(zero.sum())
 
 
-def null_scores(grads: torch.Tensor, index: torch.Tensor, draws: int, seed: int, workers: int | None = None) -> torch.Tensor:
+PROGRESS_MIN_NORMALS = 200_000_000  # null draws below this take seconds: no bar
+
+
+def null_scores(grads: torch.Tensor, index: torch.Tensor, draws: int, seed: int, workers: int | None = None,
+                progress: bool | None = None) -> torch.Tensor:
     """(P, draws) scores of fresh unit-variance noise (the eps cancels in the score).
 
     Drawing P x draws x d normals is the one cost of scoring beyond the gradients, and a
     seeded CPU generator draws on one thread, so rows are split over ``workers`` threads
     (default: torch's intra-op thread count; randn and matmul release the GIL). Each row
     has its own seeded generator, so the numbers do not depend on the thread count, and
-    they are drawn on the CPU on every machine, so a GPU run reproduces a CPU run.
+    they are drawn on the CPU on every machine, so a GPU run reproduces a CPU run. A bar counts the rows when
+    the draws are many (``progress=None``: above ``PROGRESS_MIN_NORMALS`` normals, on a terminal).
     """
     from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm.auto import tqdm
 
     norms = grads.norm(dim=1, keepdim=True)
     unit = grads / norms.clamp_min(torch.finfo(torch.float32).tiny)
@@ -136,9 +143,14 @@ def null_scores(grads: torch.Tensor, index: torch.Tensor, draws: int, seed: int,
     rows = index.tolist()
     dim = grads.shape[1]
 
+    quiet = progress is False or (progress is None and len(rows) * draws * dim < PROGRESS_MIN_NORMALS)
+    bar = tqdm(total=len(rows), desc="null scores", unit="poison", disable=True if quiet else (False if progress else None),
+               leave=False)
+
     def fill(lo: int, hi: int) -> None:
         for i in range(lo, hi):
             out[i] = -(null_noise(seed, rows[i], draws, dim) @ unit[i])
+            bar.update(1)  # tqdm's update is thread-safe
 
     workers = max(1, min(workers or torch.get_num_threads(), len(rows)))
     bounds = [round(k * len(rows) / workers) for k in range(workers + 1)]
@@ -148,6 +160,7 @@ def null_scores(grads: torch.Tensor, index: torch.Tensor, draws: int, seed: int,
         with ThreadPoolExecutor(workers) as pool:
             for f in [pool.submit(fill, lo, hi) for lo, hi in zip(bounds, bounds[1:])]:
                 f.result()
+    bar.close()
     out[norms.squeeze(1) == 0] = 0.0
     return out
 

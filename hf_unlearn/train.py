@@ -15,11 +15,18 @@ so a run resumed from an ``epoch_{i}`` checkpoint repeats the uninterrupted run
 exactly. Poison noise is added *before* augmentation, as the attacker's data would be.
 The model comes from the task (``task.build_model``: ResNet-18 for CIFAR-10, GPT-2 for
 IMDb); image augmentation applies only to tasks whose inputs are images.
+
+On an accelerator an image split lives on the device for the whole run (``DeviceImages``, as airbench
+keeps CIFAR-10): each step indexes, noises and augments its batch there from draws copied once per epoch,
+the model runs NHWC (``channels_last``) and the epoch's loss is summed on the device and read once, so no
+step waits for the host. The bits are the host path's: a test forces the device path on the CPU and
+compares (tests/test_gpu_check.py); the CPU keeps the host path and its defaults.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import math
@@ -116,7 +123,14 @@ class RunOptions:
     resume: bool = True  # continue from the latest epoch_{i} in output_dir if there is one
     progress: bool = True
     keep_checkpoints: bool = False  # keep checkpoints/ after a finished run
-    channels_last: bool = False  # NHWC: ~15% faster at width 16 on CPU, but torch 2.14.1 aborted (double free) at width 4
+    # NHWC. None: on for CUDA (tensor cores want it), off elsewhere: ~15% faster at width 16 on CPU, but torch 2.14.1
+    # aborted (double free) at width 4 on the CPU, so the CPU never gets it unless asked
+    channels_last: bool | None = None
+    # The whole image split (uint8 pixels, labels, noise) copied to the device once, batches indexed and augmented
+    # there, the epoch's loss read once per epoch (no host sync per step). None: on for an image split on an
+    # accelerator when it fits (``device_data_fits``), else batches come from host memory each step as before.
+    # True forces it (also on the CPU, where it must give the host path's exact bits: tests/test_gpu_check.py).
+    data_on_device: bool | None = None
     stop_after_epochs: int | None = None  # testing hook: stop early as if killed (no final save)
 
 
@@ -201,6 +215,135 @@ def accuracy(model: torch.nn.Module, split: Any, batch_size: int = 512, device=N
     return correct / len(split)
 
 
+# ----------------------------------------------------------------------------- data kept on the device
+DEVICE_DATA_SHARE = 0.25  # at most this share of the accelerator's free memory goes to the resident split
+DEVICE_DATA_CAP = 4 << 30  # bytes, where the device cannot say how much is free (MPS, XPU, ...)
+
+
+def device_data_bytes(split: Any) -> int:
+    """Bytes an image split takes on the device: uint8 pixels, int64 labels and slots, float32 noise (+ a zero row)."""
+    row = split.x[0].numel() if len(split) else 0
+    return len(split) * (row + 16) + (len(split.noise) + 1) * row * 4
+
+
+def device_data_fits(nbytes: int, device: torch.device) -> tuple[bool, str]:
+    """Whether ``nbytes`` of resident training data leave room for the model: at most ``DEVICE_DATA_SHARE`` of the
+    device's free memory (CUDA reports it), or ``DEVICE_DATA_CAP`` where the device does not. With the reason."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        room = int(free * DEVICE_DATA_SHARE)
+        why = f"{nbytes / 2**30:.2f} GiB against {DEVICE_DATA_SHARE:.0%} of {free / 2**30:.1f} GiB free on {device}"
+    else:
+        room = DEVICE_DATA_CAP
+        why = f"{nbytes / 2**30:.2f} GiB against a {DEVICE_DATA_CAP / 2**30:.0f} GiB cap on {device}"
+    return nbytes <= room, why
+
+
+class DeviceImages:
+    """An image split's training tensors resident on one device, batched and augmented there without a host sync.
+
+    CIFAR-10's 50,000 training images are 150 MiB as uint8: copied once, each step is an index into device memory
+    instead of a host gather, a float conversion and a copy (airbench's ``CifarLoader``). The poison noise sits in a
+    table with one extra row of zeros that every clean row points at, so a batch's noise is one gather and one add;
+    ``x + 0.0`` is ``x``, so the pixels are exactly ``ImageSplit.inputs``'s (no boolean mask, whose ``nonzero``
+    would wait for the device). Augmentation draws come from the same seeded CPU generators as the host path
+    (``epoch_draws``), made for a whole epoch and copied once, then applied by indexing: the same pixels as
+    ``batch_flip`` / ``batch_flip_crop``, which are copies too.
+    """
+
+    def __init__(self, split: Any, device: torch.device) -> None:
+        self.device = torch.device(device)
+        self.x = split.x.to(self.device)
+        self.y = split.y.to(self.device)
+        zero = torch.zeros(1, *split.x.shape[1:], dtype=torch.float32)
+        self.noise = torch.cat([split.noise.to(torch.float32), zero]).to(self.device)
+        slots = split.noise_slot.clone()
+        slots[slots < 0] = len(split.noise)  # the zero row
+        self.slot = slots.to(self.device)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def inputs(self, rows: torch.Tensor) -> torch.Tensor:
+        """Float pixels in [0, 1] plus each poisoned row's noise, for device ``rows``."""
+        x = self.x[rows].float().div_(255.0)
+        return x.add_(self.noise[self.slot[rows]])
+
+
+@dataclass
+class EpochDraws:
+    """One epoch's augmentation draws for this process's rows, step by step, on the device (``epoch_draws``)."""
+
+    flip: list[torch.Tensor]  # bool (rows,) per step
+    dx: list[torch.Tensor] | None  # int64 (rows,) per step; None without cropping
+    dy: list[torch.Tensor] | None
+
+    def at(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(flip, dx, dy) of one step (dx, dy None without cropping)."""
+        if self.dx is None or self.dy is None:
+            return self.flip[step], None, None
+        return self.flip[step], self.dx[step], self.dy[step]
+
+
+def epoch_draws(mode: str, pad: int, seed: int, epoch: int, batch_sizes: list[int], shard: ProcessShard,
+                device: torch.device) -> EpochDraws:
+    """The draws ``batch_flip`` / ``batch_flip_crop`` make at each step of an epoch, copied to ``device`` at once.
+
+    Same generators, same order (flip, then dx, then dy, for the global batch, sliced to this process's rows) as the
+    host path, so the augmented pixels are the same; one copy per epoch instead of one per step.
+    """
+    flips, dxs, dys = [], [], []
+    crop = mode == "flip-crop" and pad > 0
+    for step, n in enumerate(batch_sizes):
+        g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 100_003 + step)
+        lo, hi = shard.bounds(n)
+        flips.append((torch.rand(n, generator=g) < 0.5)[lo:hi])
+        if crop:
+            dxs.append(torch.randint(0, 2 * pad + 1, (n,), generator=g)[lo:hi])
+            dys.append(torch.randint(0, 2 * pad + 1, (n,), generator=g)[lo:hi])
+    sizes = [len(f) for f in flips]
+
+    def to_device(parts: list[torch.Tensor]) -> list[torch.Tensor]:
+        return list(torch.cat(parts).to(device).split(sizes))
+
+    return EpochDraws(to_device(flips), to_device(dxs) if crop else None, to_device(dys) if crop else None)
+
+
+def apply_draws(x: torch.Tensor, flip: torch.Tensor, dx: torch.Tensor | None, dy: torch.Tensor | None,
+                pad: int) -> torch.Tensor:
+    """Flip rows where ``flip``, then crop each row at (``dy``, ``dx``) of its ``pad``-zero-padded copy: one
+    gather for the batch, the pixels ``batch_flip_crop``'s per-row loop gives."""
+    x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+    if dx is None or dy is None or pad == 0:
+        return x
+    b, c, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    ar = functools.partial(torch.arange, device=x.device)
+    iy = (dy.view(b, 1) + ar(h)).view(b, 1, h, 1)
+    ix = (dx.view(b, 1) + ar(w)).view(b, 1, 1, w)
+    return padded[ar(b).view(b, 1, 1, 1), ar(c).view(1, c, 1, 1), iy, ix]
+
+
+def _resident_data(split: Any, device: torch.device, wanted: bool | None,
+                   say: Callable[[str], None]) -> DeviceImages | None:
+    """The split on the device (``RunOptions.data_on_device``), or None: the host path (saying why if it matters)."""
+    from hf_unlearn.variant import ImageSplit
+
+    if wanted is False or (wanted is None and device.type == "cpu"):
+        return None
+    if not isinstance(split, ImageSplit):
+        if wanted:
+            raise ValueError(f"data_on_device=True: only image splits can be kept on the device, got "
+                             f"{type(split).__name__}; leave data_on_device unset (None)")
+        return None
+    fits, why = device_data_fits(device_data_bytes(split), device)
+    if not fits and not wanted:
+        say(f"training data stay in host memory ({why}): batches are copied every step, which is slower; "
+            "free device memory, or set data_on_device=True to try anyway")
+        return None
+    return DeviceImages(split, device)
+
+
 # ----------------------------------------------------------------------------- checkpoints
 def _latest_epoch_checkpoint(ckpt_dir: Path) -> tuple[int, Path] | None:
     found = []
@@ -252,7 +395,9 @@ def train(
             raise ValueError(f"sync_batchnorm=True with {shard.world} CPU processes: torch's SyncBatchNorm runs on "
                              "GPUs only; launch on GPUs, or set sync_batchnorm: false (per-process statistics)")
         model = convert_sync_batchnorm(model)  # same parameter tensors: the optimizer below sees the same ones
-    memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
+    # NHWC on CUDA unless told otherwise; never by default on the CPU (RunOptions.channels_last)
+    channels_last = accelerator.device.type == "cuda" if options.channels_last is None else options.channels_last
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     optimizer = make_optimizer(config, model.parameters())
     steps_per_epoch = math.ceil(len(train_split) / config.batch_size)
@@ -280,6 +425,9 @@ def train(
 
     device = accelerator.device
     x_all, y_all = train_split, train_split.y
+    # New Code: the split on the device once (GPU): no host gather, copy or sync per step ----------------
+    resident = _resident_data(train_split, device, options.data_on_device, accelerator.print)
+    # -----------------------------------------------------------------------------------------------------
     t0 = time.perf_counter()
     bar = tqdm(
         range(start_epoch, config.epochs),
@@ -295,24 +443,37 @@ def train(
         accelerator.print(f"augment={config.augment!r} ignored: task {task.name!r} has no image inputs")
         augment = "none"
     last_loss = float("nan")
+    pad = int(config.crop_pad)
+    draws: EpochDraws | None = None
     for epoch in bar:
         perm = epoch_permutation(len(train_split), config.seed, epoch)
         running, seen = 0.0, 0
+        if resident is not None:  # the permutation and the epoch's augmentation draws go over once
+            perm = perm.to(device)
+            sizes = [min(config.batch_size, len(perm) - s * config.batch_size) for s in range(steps_per_epoch)]
+            draws = epoch_draws(augment, pad, config.seed, epoch, sizes, shard, device) if augment != "none" else None
+            # float64 on the device, added to as Python adds floats: the same sum as the host path, read once
+            running_t = torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
         for step in range(steps_per_epoch):
             global_rows = perm[step * config.batch_size : (step + 1) * config.batch_size]
             rows = shard.rows(global_rows)
             offset = shard.bounds(len(global_rows))[0]
-            xb = x_all.inputs(rows)
-            if augment != "none":  # drawn for the global batch: a row's augmentation does not depend on the world
-                g = torch.Generator().manual_seed((config.seed * 1_000_003 + epoch) * 100_003 + step)
-                n = len(global_rows)
-                xb = (batch_flip(xb, g, batch_rows=n, offset=offset) if augment == "flip"
-                      else batch_flip_crop(xb, g, int(config.crop_pad), batch_rows=n, offset=offset))
+            if resident is not None:
+                xb = resident.inputs(rows)
+                if draws is not None:
+                    xb = apply_draws(xb, *draws.at(step), pad)
+            else:
+                xb = x_all.inputs(rows)
+                if augment != "none":  # drawn for the global batch: a row's augmentation does not depend on the world
+                    g = torch.Generator().manual_seed((config.seed * 1_000_003 + epoch) * 100_003 + step)
+                    n = len(global_rows)
+                    xb = (batch_flip(xb, g, batch_rows=n, offset=offset) if augment == "flip"
+                          else batch_flip_crop(xb, g, pad, batch_rows=n, offset=offset))
             if isinstance(xb, torch.Tensor):
                 xb = xb.to(device, non_blocking=True).contiguous(memory_format=memory_format)
             else:  # e.g. text inputs (ids, mask, noise): anything with .to(device)
                 xb = xb.to(device)
-            yb = y_all[rows].to(device, non_blocking=True)
+            yb = (resident.y if resident is not None else y_all)[rows].to(device, non_blocking=True)
             logits = model(xb)  # every process runs it, even on no rows: DDP's and SyncBatchNorm's collectives
             loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
@@ -322,8 +483,13 @@ def train(
             scheduler.step()
             meter.charge_train(len(global_rows))  # the global batch, once (every process holds the same meter)
             if len(rows):
-                running += loss.item() * len(rows)
+                if resident is not None:  # no .item(): the device keeps the sum, the host reads it after the epoch
+                    running_t += loss.detach().to(running_t.dtype) * len(rows)
+                else:
+                    running += loss.item() * len(rows)
                 seen += len(rows)
+        if resident is not None:
+            running = float(running_t.item())
         if shard.parallel:  # the epoch's mean loss over all processes' rows
             running, seen = shard.sum([running, float(seen)], device)
         last_loss = running / max(1, seen)

@@ -96,7 +96,9 @@ class References:
                 from huggingface_hub import HfApi
 
                 api = HfApi()
-            path = Path(api.hf_hub_download(repo, filename, repo_type="dataset"))
+            # The Hub cache's snapshot entry is its own symlink into blobs/; read_bounded refuses symlinks (a user's
+            # folder could point anywhere), so read the blob it names.
+            path = Path(api.hf_hub_download(repo, filename, repo_type="dataset")).resolve()
         else:
             path = Path(text)
             if path.is_dir():

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         from hf_unlearn import hub
     with tempfile.TemporaryDirectory() as tmp:
         folder = build(Path(tmp) / "space")
-        print(hub.push_folder(folder, args.space, repo_type="space", commit_message="Deploy the leaderboard Space"))
+        print(hub.push_folder(folder, args.space, repo_type="space"))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def hf_unlearn(*args: str, cwd: Path | None = None, check: bool = True) -> subpr
 def test_help_is_fast_and_lists_every_verb():
     t0 = time.perf_counter()
     out = hf_unlearn("--help").stdout
-    for verb in ("build", "train", "unlearn", "score", "demo", "benchmark", "submit", "board"):
+    for verb in ("build", "train", "unlearn", "score", "demo", "benchmark", "submit", "board", "publish"):
         assert verb in out
     assert time.perf_counter() - t0 < 20, "start-up must not import torch/evaluate/gradio"
     code = "import sys, hf_unlearn.cli; print(any(m in sys.modules for m in ('torch', 'evaluate', 'gradio')))"

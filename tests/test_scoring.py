@@ -320,3 +320,29 @@ def test_null_scores_do_not_depend_on_the_thread_count():
     one = null_scores(g, index, draws=6, seed=3, workers=1)
     assert torch.equal(one, null_scores(g, index, draws=6, seed=3, workers=3))
     assert torch.equal(one[3], torch.zeros(6)) and not torch.equal(one, null_scores(g, index, draws=6, seed=4))
+
+
+def test_long_work_shows_progress_and_short_work_stays_quiet(capsys):
+    """Decoding 50,000 images and drawing millions of null normals take a while: a bar when asked (or, by
+    default, when large and on a terminal); nothing for small work or when switched off."""
+    import io as _io
+
+    from PIL import Image
+
+    from hf_unlearn.data import decode_images
+    from hf_unlearn.scoring import null_scores
+
+    buf = _io.BytesIO()
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(buf, format="PNG")
+    column = [{"bytes": buf.getvalue(), "path": None}] * 3
+    grads, index = torch.randn(4, 12), torch.arange(4)
+
+    assert decode_images(column, progress=True).shape == (3, 3, 32, 32)
+    null_scores(grads, index, draws=2, seed=0, progress=True)
+    err = capsys.readouterr().err
+    assert "decoding images" in err and "null scores" in err
+
+    decode_images(column)  # default: small work, no bar
+    null_scores(grads, index, draws=2, seed=0)
+    decode_images(column, progress=False)
+    assert capsys.readouterr().err == ""

@@ -82,6 +82,11 @@ def test_unknown_config_key_lists_valid_keys_and_values_are_typed():
         build_config("gd", {"learning_rate": 0.1})
     with pytest.raises(ValueError, match="expected int"):
         build_config("gd", ["epochs=2.5"])
+    # the same checks as the pipeline's --set (config.typed_value), naming method and key
+    with pytest.raises(ValueError, match=r"gd\.lr='abc': expected float"):
+        build_config("gd", ["lr=abc"])
+    with pytest.raises(ValueError, match=r"scrub\.stop_on_plateau='maybe': expected bool"):
+        build_config("scrub", ["stop_on_plateau=maybe"])
     cfg = build_config("scrub", ["lr=1e-3", "max_epochs=1"])  # YAML reads 1e-3 as a string: still a float
     assert (cfg.lr, cfg.max_epochs, cfg.epochs) == (1e-3, 1, None)  # None: until the budget ends the run
 

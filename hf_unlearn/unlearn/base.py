@@ -56,7 +56,6 @@ import dataclasses
 import importlib
 import inspect
 import time
-import types
 import typing
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -158,30 +157,16 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     return out
 
 
-def _coerce(cls: type, name: str, kind: Any, value: Any) -> Any:
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        kind = next(a for a in args if a is not type(None))
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind is float and isinstance(value, str):  # YAML reads "1e-3" (no dot) as a string
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    if kind in (int, float, str, bool) and not (isinstance(value, kind) and not (kind is int and isinstance(value, bool))):
-        raise ValueError(f"{cls.__name__}.{name} = {value!r}: expected {kind.__name__}")
-    return value
-
-
 def build_config(method: str, overrides: Mapping[str, Any] | Iterable[str] | None = None, *, yaml_path: str | None = None):
     """The method's config dataclass: defaults, then a YAML preset's ``config:``, then ``overrides``.
 
     ``yaml_path`` may be a path or ``"preset"`` for ``hf_unlearn/configs/methods/<method>.yaml``.
-    Unknown keys and wrongly typed values raise ValueError naming the valid keys.
+    Unknown keys raise ValueError naming the valid keys; values are checked against their field types as the
+    pipeline's ``--set`` values are (``config.typed_value``: ``lr=abc``, ``epochs=2.5`` or ``stop_on_plateau=maybe``
+    are refused, naming the key and the type).
     """
+    from hf_unlearn.config import typed_value
+
     spec = get_method(method)
     values: dict[str, Any] = {}
     if yaml_path is not None:
@@ -193,7 +178,8 @@ def build_config(method: str, overrides: Mapping[str, Any] | Iterable[str] | Non
     unknown = sorted(set(values) - set(valid))
     if unknown:
         raise ValueError(f"unknown key(s) {unknown} for method {method!r}; valid keys: {valid}")
-    kwargs = {k: _coerce(spec.config_cls, k, hints[k], v) for k, v in values.items()}
+    # One mechanism for every --set (hf_unlearn.config.typed_value): the pipeline's sections and the methods'.
+    kwargs = {k: typed_value(v, hints[k], f"{method}.{k}") for k, v in values.items()}
     return spec.config_cls(**kwargs)
 
 

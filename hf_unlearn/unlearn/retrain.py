@@ -65,7 +65,7 @@ def retrain(ctx: UnlearnContext, cfg: RetrainConfig) -> nn.Module:
     with tempfile.TemporaryDirectory(prefix="hf-unlearn-retrain-") as tmp:
         options = RunOptions(
             output_dir=str(ctx.work_dir or tmp), cpu=ctx.device.type == "cpu", checkpointing=False, resume=False,
-            progress=ctx.progress, channels_last=ctx.channels_last,
+            progress=ctx.progress, channels_last=ctx.channels_last or None,
             mixed_precision=ctx.mixed_precision,  # Accelerate's state refuses a second, different setting
         )
         result = train(ctx.retain, None, recipe, options, num_classes=ctx.num_classes, card_info={"role": "retrain"})

@@ -90,7 +90,8 @@ def unlearn_checkpoint(
     results_path: str | os.PathLike | None = None,
     null_draws: int = 40,
     score_seed: int = 0,
-    revision: str | None = None,
+    dataset_revision: str | None = None,
+    checkpoint_revision: str | None = None,
     device: torch.device | str | None = None,
     accelerator: Any = None,
     retrain_dir: str | os.PathLike | None = None,
@@ -119,6 +120,9 @@ def unlearn_checkpoint(
     model's accuracy on it; ``tuning`` is stored in the record as is (the benchmark's grid cells).
     ``task``/``attack`` default to what the variant says (``hf_unlearn.attacks.variant_identity``).
     ``mixed_precision`` ("no", "bf16", "fp16"; default: the ``accelerator``'s, else "no") applies to the method only.
+    ``dataset_revision`` and ``checkpoint_revision`` are the Hub revisions of the variant and of the checkpoint: two
+    repos, two commits, each loaded at and recorded as its own (one ``revision`` for both once recorded a model's
+    commit as the dataset's).
     """
     from hf_unlearn.attacks import variant_identity
     from hf_unlearn.pipeline import load_splits, score_to_record
@@ -133,13 +137,13 @@ def unlearn_checkpoint(
         raise ValueError(f"budget={budget!r}: a fraction of the training cost in (0, 10], e.g. 0.1")
     cfg = build_config(method, overrides, yaml_path=method_config_path or "preset")
     if model is None or summary is None:
-        model, summary = load_checkpoint(str(checkpoint), revision=revision)
+        model, summary = load_checkpoint(str(checkpoint), revision=checkpoint_revision)
     if "training_cost" not in summary:
         raise ValueError(f"{checkpoint}: training_summary.json has no training_cost; the budget is a fraction of it")
     training_cost = float(summary["training_cost"])
     train_config = TrainConfig(**summary["train_config"]) if "train_config" in summary else None
     if splits is None:
-        splits = load_splits(dataset, config, revision=None, task=task, attack=attack)
+        splits = load_splits(dataset, config, revision=dataset_revision, task=task, attack=attack)
     retain, forget = retain_forget(splits)
     validation = None
     if validation_fraction and method not in REFERENCE_METHODS:
@@ -152,9 +156,9 @@ def unlearn_checkpoint(
         progress=progress, mixed_precision=mixed_precision,
     )
     is_main = accelerator is None or accelerator.is_main_process  # N processes: one writer
-    dataset_ref = {"id": str(dataset), "config": config, "revision": revision}
+    dataset_ref = {"id": str(dataset), "config": config, "revision": dataset_revision}
     out_dir = None
-    model_ref = {"id": str(checkpoint), "revision": revision}
+    model_ref = {"id": str(checkpoint), "revision": checkpoint_revision}
     if method != "none":
         out_dir = Path(output_dir) if output_dir else Path("runs/unlearn") / config / cell_name(method, budget_fraction, seed)
         model_ref = {"id": str(out_dir), "revision": None}
