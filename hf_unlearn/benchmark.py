@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from hf_unlearn.config import PRESETS_DIR, PipelineConfig, apply_overrides, from_dict, load_preset
+from hf_unlearn.fileio import write_text_atomic
 
 if TYPE_CHECKING:
     from hf_unlearn.shards import Shard
@@ -431,7 +432,7 @@ def run_benchmark(
     variants = cfg.variants or [cfg.pipeline.poison]
     method_cfgs = {m: dataclasses.asdict(build_config(m, cfg.method_config.get(m), yaml_path="preset")) for m in cfg.methods}
     grids = {m: _grid(m) for m in cfg.methods if m not in REFERENCE_METHODS} if cfg.tune else {}
-    _write_atomic(out / "benchmark_config.json", json.dumps(
+    write_text_atomic(out / "benchmark_config.json", json.dumps(
         {**dataclasses.asdict(cfg), "method_config": method_cfgs, "grids": grids,
          "tuning_rule": select_setting.__doc__ if cfg.tune else None}, indent=2, default=str))
 
@@ -587,13 +588,6 @@ def _missing(cfg: BenchmarkConfig, cells: list[Cell], selections: Mapping[str, M
         if _key(cell.variant, cell.method, cell.seed, cell.budget, mcfg, tuned) not in done:
             missing.append(cell)
     return missing
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file and ``os.replace``: shards write the same file at once without tearing it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _grid(method: str) -> list[dict[str, Any]]:

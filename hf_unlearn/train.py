@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 
 from hf_unlearn.budget import ComputeMeter
 from hf_unlearn.distributed import ProcessShard, convert_sync_batchnorm, has_batchnorm, revert_sync_batchnorm
+from hf_unlearn.fileio import write_text_atomic
 
 
 # ----------------------------------------------------------------------------- hyper-parameters
@@ -502,7 +503,7 @@ def train(
             accelerator.save_state(str(path))
             if accelerator.is_main_process:
                 state = {"epoch": epoch, "training_cost": meter.used, "loss": last_loss}
-                (path / "trainer_state.json").write_text(json.dumps(state))
+                write_text_atomic(path / "trainer_state.json", json.dumps(state))
                 for old in ckpt_dir.glob("epoch_*"):
                     if old != path:
                         shutil.rmtree(old, ignore_errors=True)
@@ -556,8 +557,8 @@ def save_checkpoint(model: torch.nn.Module, folder: str | os.PathLike, summary: 
     folder = Path(folder)
     summary = _finite_or_none(summary)  # NaN is not JSON: the Hub (and olah) refuse to serve it
     model.save_pretrained(folder)
-    (folder / "training_summary.json").write_text(
-        json.dumps(summary, indent=2, sort_keys=True, default=str, allow_nan=False))
+    write_text_atomic(folder / "training_summary.json",
+                      json.dumps(summary, indent=2, sort_keys=True, default=str, allow_nan=False))
     title = title or f"hf-unlearn {getattr(task, 'model_title', 'model')} ({summary.get('role', 'poisoned')})"
     write_model_card(folder, summary, title=title, task=task)
     if hasattr(model, "training_summary"):  # ResNet18's mixin save_pretrained/push_to_hub write these back
