@@ -64,8 +64,9 @@ def build_variant(source_ds, cfg: TargetedConfig, clean_model=None, *, progress:
     test_x, test_y = decoded_test(source_ds)
     choice = choose_variant(y, test_y, cfg)
     recipe = RECIPES[cfg.recipe]
+    victim = crafting_train_config(cfg.recipe, "targeted")  # the attacker knows the victim's recipe
     if clean_model is None:
-        clean_model = crafting_model(x, y, crafting_train_config(cfg.recipe, "targeted"), progress=progress)
+        clean_model = crafting_model(x, y, victim, progress=progress)
     model, model_info = clean_model
     pos = choice.poison_rows
     adversarial = torch.full((len(choice.target_rows),), choice.poison_class, dtype=torch.int64)
@@ -75,6 +76,8 @@ def build_variant(source_ds, cfg: TargetedConfig, clean_model=None, *, progress:
         delta, craft_info = craft(
             model, base.float() / 255, torch.from_numpy(y[pos]), torch.from_numpy(test_x[choice.target_rows]).float() / 255,
             adversarial, cfg.eps / 255, recipe, cfg.seed, progress=progress,
+            # craft for the victim's loss and augmentation (craft's docstring: a mismatch weakens the poisons)
+            label_smoothing=victim.label_smoothing, augment=recipe.augment and victim.augment_mode != "none",
         )
     poisoned = quantise(base, delta, cfg.eps).numpy()
     poison_png = {int(p): png_bytes(img) for p, img in zip(pos, poisoned)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from hf_unlearn.attacks.targeted import (
@@ -311,3 +312,36 @@ def test_choose_variant_is_seeded_and_clean_label():
         choose_variant(train, test, TargetedConfig(budget=11))
     with pytest.raises(ValueError, match="only 5"):
         choose_variant(train, test, TargetedConfig(num_targets=6))
+
+
+def test_crafting_uses_the_victims_loss_and_augmentation(monkeypatch):
+    """The poison gradient is the victim's: with label smoothing the matching loss is computed on the smoothed
+    cross-entropy, and flip + shift runs only when the victim augments (a victim that never augments is
+    crafted against without it)."""
+    import hf_unlearn.attacks.targeted as targeted
+    from hf_unlearn.models.resnet import ResNet18
+
+    torch.manual_seed(0)
+    model = ResNet18(width=4).eval()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    x, y = torch.rand(6, 3, 32, 32), torch.randint(0, 10, (6,))
+    tg = targeted.target_gradient(model, torch.rand(1, 3, 32, 32), torch.tensor([3]))
+    plain = targeted.matching_loss(model, x, y, tg)
+    smooth = targeted.matching_loss(model, x, y, tg, label_smoothing=0.1)
+    # by hand: the smoothed loss's parameter gradient against the target gradient
+    grads = torch.autograd.grad(F.cross_entropy(model(x), y, label_smoothing=0.1), list(model.parameters()))
+    dot = sum((g * t).sum() for g, t in zip(grads, tg))
+    cos = dot / (torch.sqrt(sum(g.pow(2).sum() for g in grads)) * torch.sqrt(sum(t.pow(2).sum() for t in tg)))
+    assert float(smooth) == pytest.approx(float(1 - cos), abs=1e-5)
+    assert abs(float(smooth) - float(plain)) > 1e-4
+
+    calls = []
+    monkeypatch.setattr(targeted, "flip_shift", lambda x, draws, shift: calls.append(1) or x)
+    recipe = targeted.RECIPES["tiny"]
+    _, info = targeted.craft(model, x, y, torch.rand(1, 3, 32, 32), torch.tensor([3]), 16 / 255, recipe, seed=0,
+                             progress=False, label_smoothing=0.1, augment=False)
+    assert calls == [] and info["augment"] is False and info["label_smoothing"] == 0.1
+    targeted.craft(model, x, y, torch.rand(1, 3, 32, 32), torch.tensor([3]), 16 / 255, recipe, seed=0,
+                   progress=False)
+    assert calls  # the recipe's default (augment on) when the caller does not say

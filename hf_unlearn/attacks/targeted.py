@@ -251,18 +251,21 @@ def target_gradient(model: torch.nn.Module, target_x: torch.Tensor, adversarial_
 
 
 def matching_loss(model: torch.nn.Module, poison_x: torch.Tensor, poison_y: torch.Tensor,
-                  target_grads: Sequence[torch.Tensor]) -> torch.Tensor:
+                  target_grads: Sequence[torch.Tensor], label_smoothing: float = 0.0) -> torch.Tensor:
     """1 - cosine similarity between the poison batch's loss gradient (all parameters) and ``target_grads``.
 
     The poison gradient is taken with ``create_graph=True`` so that the result is differentiable in
     ``poison_x`` (and so in the perturbation): that second-order path is the whole attack. The caller
-    puts the model in eval mode with ``requires_grad`` parameters (``craft`` does).
+    puts the model in eval mode with ``requires_grad`` parameters (``craft`` does). ``label_smoothing`` is the
+    victim's: the poisons must steer the gradient the victim will take on them, and with smoothing that
+    gradient differs in direction (a poison the model already fits with p > 1 - smoothing pushes its own label
+    down), as the reference crafts with the victim's own loss.
     """
     params = _parameters(model)
     if len(params) != len(target_grads):
         raise ValueError(f"target_grads has {len(target_grads)} tensors but the model has {len(params)} parameters; "
                          "compute it with target_gradient on the same model")
-    loss = F.cross_entropy(model(poison_x), poison_y)
+    loss = F.cross_entropy(model(poison_x), poison_y, label_smoothing=label_smoothing)
     grads = torch.autograd.grad(loss, params, create_graph=True)
     dot = sum((g * t).sum() for g, t in zip(grads, target_grads))
     poison_norm = torch.sqrt(sum(g.pow(2).sum() for g in grads)).clamp_min(1e-12)
@@ -310,6 +313,9 @@ def craft(
     recipe: GradientMatchingRecipe,
     seed: int,
     progress: bool = True,
+    *,
+    label_smoothing: float = 0.0,
+    augment: bool | None = None,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Perturbations (float, same shape as ``base_x``, |delta| <= eps, base_x + delta in [0, 1]) that minimise
     the matching loss against the mean target gradient, and a record of the run.
@@ -319,6 +325,12 @@ def craft(
     augmentation from ``torch.Generator`` seeded by (seed, restart), so a run is reproducible on one machine.
     The info dict has ``restart_losses`` (each restart's loss at its last step, as the reference scores
     restarts), ``initial_losses`` and ``best_restart``.
+
+    ``label_smoothing`` and ``augment`` match the crafting to the victim's training (the builder passes the
+    victim recipe's): the poison gradient uses the victim's loss, and the differentiable flip + shift runs only
+    if the victim augments (None: the recipe's ``augment``). Crafting for an augmenting victim against one
+    that never augments optimises a harder, noisier objective than the one the victim will see; the
+    reference's own ablation turns both off together.
     """
     from tqdm.auto import tqdm
 
@@ -331,6 +343,7 @@ def craft(
                          f"{len(adversarial_y)} adversarial labels: counts must match and targets be non-empty")
     if not 0 < eps <= 1:
         raise ValueError(f"eps={eps!r}: the bound in pixel units, in (0, 1] (16/255 for the paper)")
+    use_augment = recipe.augment if augment is None else bool(augment)
     device = next(model.parameters()).device
     base_x, base_y = base_x.to(device, torch.float32), base_y.to(device)
     std = torch.tensor(CIFAR10_STD, device=device).view(1, 3, 1, 1)
@@ -356,9 +369,9 @@ def craft(
                 for sl in batches:
                     part = (u[sl] * std).detach().requires_grad_(True)
                     x = base_x[sl] + part
-                    if recipe.augment:
+                    if use_augment:
                         x = flip_shift(x, torch.rand(len(part), 3, generator=gen), recipe.shift)
-                    loss = matching_loss(model, x, base_y[sl], target_grads)
+                    loss = matching_loss(model, x, base_y[sl], target_grads, label_smoothing)
                     (g,) = torch.autograd.grad(loss, part)
                     grad[sl] = g
                     total += float(loss.detach())
@@ -380,6 +393,8 @@ def craft(
         "restart_losses": [float(v) for v in losses],
         "initial_losses": [float(v) for v in initial],
         "best_restart": int(np.argmin(losses)),
+        "label_smoothing": float(label_smoothing),
+        "augment": use_augment,
         "seconds": round(time.perf_counter() - start, 3),
     }
     return best.cpu(), info
