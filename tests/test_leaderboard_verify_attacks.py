@@ -430,6 +430,10 @@ def test_attack_10_server_paths_are_not_read_or_echoed(tmp_path, monkeypatch):
         raise ConnectionError(f"offline test: not loading {path} (cache /srv/cache/datasets)")
 
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    # A Hub variant is fetched as a snapshot first (its shards checked against its card): that is the load here.
+    import hf_unlearn.hub
+
+    monkeypatch.setattr(hf_unlearn.hub, "dataset_snapshot", lambda repo, *a, **k: load_dataset(repo))
     FakeHub({"org/model": tiny_checkpoint(tmp_path / "model")}).install(monkeypatch)
     for dataset_id in ("/etc", str(parquet)):
         ver = verify_submission(hostile([metrics()], ["org/model"], dataset_id=dataset_id), catalog=catalog(),
