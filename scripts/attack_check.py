@@ -51,7 +51,11 @@ def _model(models: Path, config: str, role: str):
     return load_checkpoint(str(folder))[0]
 
 
-def _first_clean(models: Path, configs: list[str]):
+def _first_clean(models: Path, configs: list[str], clean: Path | None = None):
+    if clean is not None:
+        from hf_unlearn.train import load_checkpoint
+
+        return clean.name, load_checkpoint(str(clean))[0]
     for config in configs:
         model = _model(models, config, "retrain")
         if model is not None:
@@ -59,13 +63,13 @@ def _first_clean(models: Path, configs: list[str]):
     return None, None
 
 
-def targeted(folder: Path, models: Path) -> dict:
+def targeted(folder: Path, models: Path, clean_model: Path | None = None) -> dict:
     from hf_unlearn.attacks import predict
     from hf_unlearn.pipeline import load_splits
     from hf_unlearn.stats import wilson_interval
 
     configs = _configs(folder)
-    clean_config, clean = _first_clean(models, configs)
+    clean_config, clean = _first_clean(models, configs, clean_model)
     if clean is None:
         raise SystemExit(f"no <config>-retrain model under {models} for {folder.name}: train one with --retrain")
     rows, base_rates = [], []
@@ -94,21 +98,21 @@ def targeted(folder: Path, models: Path) -> dict:
         raise SystemExit(f"no victim (<config>-poisoned) under {models} for {folder.name}")
     k, k0 = sum(r["victim_success"] for r in rows), sum(r["clean_success"] for r in rows)
     return {
-        "clean_model": f"{clean_config}-retrain", "targets": rows, "num_targets": n,
+        "clean_model": clean_config if clean_model else f"{clean_config}-retrain", "targets": rows, "num_targets": n,
         "success": k / n, "success_ci95": wilson_interval(k, n),
         "clean_success": k0 / n, "clean_success_ci95": wilson_interval(k0, n),
         "clean_base_rate": float(np.mean(base_rates)),
     }
 
 
-def indiscriminate(folder: Path, models: Path) -> dict:
+def indiscriminate(folder: Path, models: Path, clean_model: Path | None = None) -> dict:
     from hf_unlearn import cards
     from hf_unlearn.attacks import predict
     from hf_unlearn.pipeline import load_splits
     from hf_unlearn.stats import paired_accuracy_difference
 
     configs = _configs(folder)
-    clean_config, clean = _first_clean(models, configs)
+    clean_config, clean = _first_clean(models, configs, clean_model)
     if clean is None:
         raise SystemExit(f"no <config>-retrain model under {models} for {folder.name}: train one with --retrain")
     rows = []
@@ -131,7 +135,8 @@ def indiscriminate(folder: Path, models: Path) -> dict:
         })
     if not rows:
         raise SystemExit(f"no victim (<config>-poisoned) under {models} for {folder.name}")
-    return {"clean_model": f"{clean_config}-retrain", "budgets": sorted(rows, key=lambda r: r["budget"])}
+    return {"clean_model": clean_config if clean_model else f"{clean_config}-retrain",
+            "budgets": sorted(rows, key=lambda r: r["budget"])}
 
 
 def markdown(result: dict) -> str:
@@ -172,15 +177,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--targeted", type=Path, help="built poisoned-cifar10-targeted folder")
     parser.add_argument("--indiscriminate", type=Path, help="built poisoned-cifar10-indiscriminate folder")
     parser.add_argument("--models", type=Path, required=True, help="folder of <config>-poisoned / -retrain models")
+    parser.add_argument("--clean-model", type=Path, help="the clean reference checkpoint (default: the first "
+                        "<config>-retrain under --models); e.g. a model trained on the clean rows both attacks share")
     parser.add_argument("--out", type=Path, help="write attack_check.md and attack_check.json here")
     args = parser.parse_args(argv)
     if not (args.targeted or args.indiscriminate):
         parser.error("give --targeted and/or --indiscriminate")
     result = {}
     if args.targeted:
-        result["targeted"] = targeted(args.targeted, args.models)
+        result["targeted"] = targeted(args.targeted, args.models, args.clean_model)
     if args.indiscriminate:
-        result["indiscriminate"] = indiscriminate(args.indiscriminate, args.models)
+        result["indiscriminate"] = indiscriminate(args.indiscriminate, args.models, args.clean_model)
     text = markdown(result)
     print(text)
     if args.out:
