@@ -161,3 +161,25 @@ def crafting_model(x_uint8: np.ndarray, y: np.ndarray, train_config: TrainConfig
         "sha256": weights_sha256(model),
     }
     return model, info
+
+
+def build_crafted(repo, source: str | None, variants: list, out_dir, attack: str, build_variant, *,
+                  progress: bool = True):
+    """Build a crafted attack's variants into ``out_dir`` (``repo.build``), training one clean crafting model per
+    (training subset, recipe): it depends on neither seed nor budget, so ten seeds cost one training, not ten.
+    ``build_variant(source_ds, cfg, clean_model, progress=)`` makes one variant."""
+    from dataset_builders.poisoned_cifar10_gaussian import source_fingerprint
+    from hf_unlearn.data import load_source
+
+    source_ds = load_source(TASK, source)
+    models: dict[tuple[Any, str], Any] = {}
+
+    def make(cfg):
+        key = (cfg.max_train_rows, cfg.recipe)
+        if key not in models:
+            _, x, y = decoded_train(source_ds, cfg.max_train_rows)
+            models[key] = crafting_model(x, y, crafting_train_config(cfg.recipe, attack), progress=progress)
+        return build_variant(source_ds, cfg, models[key], progress=progress)
+
+    return repo.build(out_dir, variants, make, source=source or task_spec(TASK).hub_id,
+                      fingerprint=source_fingerprint(source_ds), progress=progress)

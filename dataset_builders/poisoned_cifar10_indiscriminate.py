@@ -26,11 +26,11 @@ import itertools
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from dataset_builders._cifar10 import (
+    build_crafted,
     SOURCE_HELP,
     crafting_model,
     crafting_train_config,
@@ -41,7 +41,6 @@ from dataset_builders._cifar10 import (
     source_bytes,
 )
 from dataset_builders._common import BuilderCli, DatasetRepo, Sharding, check_rebuilt_name
-from dataset_builders.poisoned_cifar10_gaussian import source_fingerprint
 from hf_unlearn.attacks.indiscriminate import (
     RECIPES,
     IndiscriminateConfig,
@@ -53,7 +52,6 @@ from hf_unlearn.attacks.indiscriminate import (
     quantise,
 )
 from hf_unlearn.cards import DatasetCardSpec
-from hf_unlearn.data import load_source, task_spec
 from hf_unlearn.poisons.gaussian import num_poisons
 
 REPO_NAME = "poisoned-cifar10-indiscriminate"
@@ -238,19 +236,7 @@ def build(
     The clean crafting model depends only on (training subset, recipe), so it is trained once per pair.
     Variants are installed one by one (an interrupted build keeps earlier ones and the card).
     """
-    source_ds = load_source(TASK, source)
-    fingerprint = source_fingerprint(source_ds)
-    models: dict[tuple[Any, str], Any] = {}
-
-    def make(cfg: IndiscriminateConfig):
-        key = (cfg.max_train_rows, cfg.recipe)
-        if key not in models:
-            _, x, y = decoded_train(source_ds, cfg.max_train_rows)
-            models[key] = crafting_model(x, y, crafting_train_config(cfg.recipe, "indiscriminate"), progress=progress)
-        return build_variant(source_ds, cfg, models[key], progress=progress)
-
-    return REPO.build(out_dir, variants, make, source=source or task_spec(TASK).hub_id, fingerprint=fingerprint,
-                      progress=progress)
+    return build_crafted(REPO, source, variants, out_dir, "indiscriminate", build_variant, progress=progress)
 
 
 def grid(budgets: list[float], seeds: list[int], max_train_rows: int | None, recipe: str = "paper"):

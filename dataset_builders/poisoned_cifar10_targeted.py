@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from dataset_builders._cifar10 import (
+    build_crafted,
     SOURCE_HELP,
     crafting_model,
     crafting_train_config,
@@ -38,10 +39,8 @@ from dataset_builders._cifar10 import (
     source_bytes,
 )
 from dataset_builders._common import BuilderCli, DatasetRepo, Sharding, check_rebuilt_name
-from dataset_builders.poisoned_cifar10_gaussian import source_fingerprint
 from hf_unlearn.attacks.targeted import CIFAR10_CLASSES, RECIPES, TargetedConfig, choose_variant, craft, quantise
 from hf_unlearn.cards import DatasetCardSpec
-from hf_unlearn.data import load_source, task_spec
 
 REPO_NAME = "poisoned-cifar10-targeted"
 TASK = "cifar10"
@@ -231,19 +230,7 @@ def build(
 
     One clean crafting model per (training subset, recipe): ten seeds (ten targets) cost one training, not ten.
     """
-    source_ds = load_source(TASK, source)
-    fingerprint = source_fingerprint(source_ds)
-    models: dict[tuple[Any, str], Any] = {}
-
-    def make(cfg: TargetedConfig):
-        key = (cfg.max_train_rows, cfg.recipe)
-        if key not in models:
-            _, x, y = decoded_train(source_ds, cfg.max_train_rows)
-            models[key] = crafting_model(x, y, crafting_train_config(cfg.recipe, "targeted"), progress=progress)
-        return build_variant(source_ds, cfg, models[key], progress=progress)
-
-    return REPO.build(out_dir, variants, make, source=source or task_spec(TASK).hub_id, fingerprint=fingerprint,
-                      progress=progress)
+    return build_crafted(REPO, source, variants, out_dir, "targeted", build_variant, progress=progress)
 
 
 def grid(target_classes: list[str], eps: list[int], budgets: list[float], num_targets: list[int], seeds: list[int],

@@ -75,9 +75,9 @@ def test_a_grid_shares_one_crafting_model_and_builds_what_a_lone_build_does(para
     (crafting must not change the shared model, or the second variant would differ)."""
     from unittest import mock
 
-    import dataset_builders.poisoned_cifar10_targeted as builder
+    import dataset_builders._cifar10 as shared
 
-    with mock.patch.object(builder, "crafting_model", wraps=builder.crafting_model) as trained:
+    with mock.patch.object(shared, "crafting_model", wraps=shared.crafting_model) as trained:
         folder = build("samples", [replace(CFG, seed=1), CFG], tmp_path / REPO_NAME, progress=False)
     assert trained.call_count == 1
     for rel, digest in params["sha256"].items():
