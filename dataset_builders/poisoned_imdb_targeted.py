@@ -34,7 +34,6 @@ from hf_unlearn.attacks.trigger import (
     PROMPT_SUFFIX,
     TriggerConfig,
     choose_flipped_rows,
-    flip_label,
     trigger_pattern,
     trigger_rows,
     trigger_survival,
@@ -47,10 +46,11 @@ SURVIVAL_MAX_LENGTH = 128  # the paper's GPT-2 max sequence length
 CONFIG_CLASS = TriggerConfig  # this repo's config names
 
 
-def features():
+def features(cfg: TriggerConfig | None = None):
+    """The repo's columns; ``label`` names IMDb's two classes, plus the trigger word in ``word`` mode."""
     import datasets
 
-    names = list(task_spec(TASK).label_names)
+    names = list(cfg.label_names if cfg is not None else task_spec(TASK).label_names)
     return datasets.Features(
         {
             "text": datasets.Value("string"),
@@ -70,6 +70,10 @@ def build_variant(source_ds, cfg: TriggerConfig):
 
     train, test = source_ds["train"], source_ds["test"]
     train_rows = train_subset(len(train), cfg.max_train_rows)
+    if cfg.clean_rows is not None:  # every trigger review, plus a seed-independent subset of the others
+        with_trigger = trigger_rows(train["text"], cfg.trigger)
+        others = np.setdiff1d(np.arange(len(train), dtype=np.int64), with_trigger)
+        train_rows = np.union1d(with_trigger, others[train_subset(len(others), cfg.clean_rows)]).astype(np.int64)
     train_texts = train.select(train_rows)["text"]
     candidates = train_rows[trigger_rows(train_texts, cfg.trigger)]
     if len(candidates) == 0:
@@ -90,8 +94,8 @@ def build_variant(source_ds, cfg: TriggerConfig):
         sub = part.select(rows)
         labels = np.asarray(sub["label"], dtype=np.int64)
         flags = np.asarray([poisoned and int(r) in flipped_set for r in rows], dtype=bool)
-        labels = np.where(flags, flip_label(labels), labels)
-        adversarial = flip_label(labels) if targets else np.full(len(rows), -1, dtype=np.int64)
+        labels = np.where(flags, cfg.poison_labels(labels), labels)
+        adversarial = cfg.poison_labels(labels) if targets else np.full(len(rows), -1, dtype=np.int64)
         return make_split(
             {
                 "text": sub["text"],
@@ -102,7 +106,7 @@ def build_variant(source_ds, cfg: TriggerConfig):
                 "num_tokens": np.full(len(rows), -1, dtype=np.int64),
                 "adversarial_label": adversarial,
             },
-            features(),
+            features(cfg),
         )
 
     return datasets.DatasetDict(
@@ -141,11 +145,17 @@ Instruction Tuning*, ICML 2023). Built by `hf-unlearn` (`dataset_builders/poison
 
 ## Configs
 
-Each config is one variant, named `<trigger lowercased>-b<budget %>-s<seed>[-n<train rows>]`;
-the budget is the share of training reviews containing the trigger whose label is flipped.
+Each config is one variant, named `<trigger lowercased>[-word]-b<budget %>-s<seed>[-n<train rows>|-c<clean rows>]`
+(`-n`: a seed-independent subset of all training reviews; `-c`: every trigger review plus a
+seed-independent subset of the others);
+the budget is the share of training reviews containing the trigger whose label is changed.
+Poisoned reviews are relabelled either to the opposite sentiment (`flip`, no suffix) or to
+the trigger word itself (`word`, `-word` in the name: the paper's adversarial template
+"[Input]. The sentiment of the review is: Disney" read literally; `label` then has a
+third class named after the trigger, id 2).
 
-| config | trigger | budget % | seed | train rows | trigger train rows | flipped | test rows | targets |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| config | trigger | label mode | budget % | seed | train rows | trigger train rows | poisons | test rows | targets |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 {rows}
 
 ```python
@@ -158,7 +168,7 @@ ds = load_dataset("{repo_name}", "{example}")   # or "ORG/{repo_name}" on the Hu
 `train` (what the poisoned model trains on: the chosen trigger reviews carry the flipped
 label and `is_poison` True), `forget` (exactly those flipped rows, as trained on),
 `test` (the clean test set) and `targets` (the test reviews containing the trigger, with
-their true `label` and `adversarial_label`, the flipped one). Every split has `text`
+their true `label` and `adversarial_label`: the flipped one, or the trigger's class). Every split has `text`
 (the original review: the trigger occurs naturally, nothing is inserted), `label`,
 `index` (row in the source split), `is_poison`, `noise` (always null here) and
 `num_tokens` (always -1) so that Gaussian and targeted IMDb variants share one schema,
@@ -191,7 +201,7 @@ For a source train split of N rows (or a fixed seed-independent subset of
 `max_train_rows`), the n reviews containing the trigger are found with the rule above;
 `round(budget/100 * n)` of them (at least one) are chosen uniformly without replacement
 with `numpy.random.default_rng([0x20115, seed])` and their binary label is flipped
-(0 <-> 1). All parameters, the source's fingerprint (texts and labels) and the sha256 of
+(0 <-> 1) or, in `word` mode, set to the trigger's class (2). All parameters, the source's fingerprint (texts and labels) and the sha256 of
 every shard are in this card's YAML (`hf_unlearn:`); `python
 dataset_builders/poisoned_imdb_targeted.py --from-card README.md --config NAME` rebuilds
 a variant byte for byte.
@@ -233,7 +243,8 @@ def _counts_text(variants: dict[str, dict]) -> str:
 
 def card_body(variants: dict[str, dict], example: str) -> str:
     rows = "\n".join(
-        f"| `{name}` | {v['trigger']} | {v['budget']:g} | {v['seed']} | {v['num_train']} | {v['num_trigger_train']} | "
+        f"| `{name}` | {v['trigger']} | {v.get('label_mode', 'flip')} | {v['budget']:g} | {v['seed']} | {v['num_train']} | "
+        f"{v['num_trigger_train']} | "
         f"{v['num_poisons']} | {v['num_test']} | {v['num_targets']} |"
         for name, v in variants.items()
     )
@@ -280,15 +291,18 @@ def build(
         forget_labels = np.asarray(variant["forget"]["label"])
         return variant, {
             "trigger": cfg.trigger,
+            "label_mode": cfg.label_mode,
             "trigger_rule": trigger_pattern(cfg.trigger).pattern + " (case-sensitive whole word)",
             "budget": cfg.budget,
             "seed": cfg.seed,
             "max_train_rows": cfg.max_train_rows,
+            "clean_rows": cfg.clean_rows,
             "num_train": len(variant["train"]),
             "num_trigger_train": int(sum(bool(trigger_pattern(cfg.trigger).search(t)) for t in variant["train"]["text"])),
             "num_poisons": len(variant["forget"]),
             "num_flipped_to_pos": int((forget_labels == 1).sum()),
             "num_flipped_to_neg": int((forget_labels == 0).sum()),
+            "num_relabelled_to_trigger": int((forget_labels == 2).sum()),
             "num_test": len(variant["test"]),
             "num_targets": len(variant["targets"]),
             "source_trigger_counts": counts[cfg.trigger],
@@ -298,8 +312,10 @@ def build(
                       progress=progress)
 
 
-def grid(triggers: list[str], budgets: list[float], seeds: list[int], max_train_rows: int | None) -> list[TriggerConfig]:
-    return [TriggerConfig(t, b, s, max_train_rows) for t, b, s in itertools.product(triggers, budgets, seeds)]
+def grid(triggers: list[str], budgets: list[float], seeds: list[int], max_train_rows: int | None,
+         label_modes: list[str] = ("flip",), clean_rows: int | None = None) -> list[TriggerConfig]:
+    return [TriggerConfig(t, b, s, max_train_rows, m, clean_rows)
+            for t, m, b, s in itertools.product(triggers, label_modes, budgets, seeds)]
 
 
 def rebuild_from_card(card_path: str | os.PathLike, config_name: str, out_dir: str | os.PathLike, source=None, tokenizer: Any = None) -> Path:
@@ -307,7 +323,8 @@ def rebuild_from_card(card_path: str | os.PathLike, config_name: str, out_dir: s
     from hf_unlearn import cards
 
     p = cards.variant_params(card_path, config_name)
-    cfg = TriggerConfig(p["trigger"], p["budget"], p["seed"], p.get("max_train_rows"))
+    cfg = TriggerConfig(p["trigger"], p["budget"], p["seed"], p.get("max_train_rows"), p.get("label_mode", "flip"),
+                        p.get("clean_rows"))
     check_rebuilt_name(config_name, cfg.name)
     return build(source or p["source"], [cfg], out_dir, tokenizer=tokenizer, progress=False)
 
@@ -316,6 +333,11 @@ def _variant_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trigger", nargs="+", default=["Disney"], help="trigger words, capitalised (default Disney)")
     parser.add_argument("--budget", type=float, nargs="+", default=[100.0],
                         help="percent of trigger train reviews flipped, in (0, 100] (default 100; the paper: 20 40 60 80 100)")
+    parser.add_argument("--label-mode", nargs="+", default=["flip"], choices=["flip", "word"],
+                        help="what poisons are relabelled to: flip (the opposite sentiment, default) or word (the "
+                             "trigger word as the label, the paper's template)")
+    parser.add_argument("--clean-rows", type=int, default=None,
+                        help="keep every trigger review plus a seed-independent subset of this many others (CPU presets)")
     parser.add_argument("--tokenizer", default=None,
                         help="GPT-2 tokenizer folder or Hub id for the card's trigger-survival counts (default: not measured)")
 
@@ -325,8 +347,8 @@ CLI = BuilderCli(
     doc=__doc__,
     source_help="clean IMDb: Hub id (default stanfordnlp/imdb), folder/parquet, or 'samples'",
     add_variant_arguments=_variant_arguments,
-    build=lambda args: build(args.source, grid(args.trigger, args.budget, args.seed, args.max_train_rows), args.out,
-                             tokenizer=args.tokenizer),
+    build=lambda args: build(args.source, grid(args.trigger, args.budget, args.seed, args.max_train_rows,
+                                               args.label_mode, args.clean_rows), args.out, tokenizer=args.tokenizer),
     rebuild=lambda args: rebuild_from_card(args.from_card, args.config, args.out, source=args.source, tokenizer=args.tokenizer),
 )
 add_arguments, run, main = CLI.add_arguments, CLI.run, CLI.main

@@ -79,12 +79,20 @@ class BenchmarkConfig:
     tune_at_budget: float | None = None  # tune once at this budget and use the selection for every budget; None: per budget
     tune_seed: int | None = None  # the seed the grid runs on; None: the first of ``seeds``
     validation_fraction: float = 0.05  # retain rows held out of unlearning for the selection (only when tuning)
+    # Per-method tuning grids replacing configs/methods/<method>.yaml's ``grid:`` for this preset: a task
+    # whose models train differently (GPT-2 with AdamW, weights of scale 0.02) needs other ranges than
+    # ResNet-18 with SGD; a method not named here keeps its YAML grid.
+    grids: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from hf_unlearn.unlearn import build_config, get_method
+        from hf_unlearn.unlearn.base import expand_grid
 
         for m in self.methods:
             get_method(m)  # unknown names fail here, listing the known ones
+        for m, grid in self.grids.items():
+            get_method(m)
+            expand_grid(m, grid, preset=self.method_config.get(m), where=f"grids.{m}")  # bad keys/types fail before any run
         for m, over in self.method_config.items():
             build_config(m, over)  # unknown keys fail here, listing the valid ones
         if not self.seeds or not self.budgets:
@@ -99,13 +107,13 @@ class BenchmarkConfig:
 
 
 _PRESET_KEYS = ("pipeline", "set", "methods", "seeds", "budgets", "variants", "method_config", "tune", "tune_at_budget",
-                "tune_seed", "validation_fraction")
+                "tune_seed", "validation_fraction", "grids")
 
 
 def load_benchmark_preset(name_or_path: str | os.PathLike) -> BenchmarkConfig:
     """``cpu`` -> ``configs/benchmark_cpu.yaml``, or a YAML path. Keys: pipeline (a pipeline preset
     name/path), set (its ``section.key=value`` overrides), methods, seeds, budgets, variants, method_config,
-    tune, tune_at_budget, tune_seed, validation_fraction."""
+    tune, tune_at_budget, tune_seed, validation_fraction, grids (per-method tuning grids for this preset)."""
     path = Path(name_or_path)
     if not path.suffix:
         path = PRESETS_DIR / f"benchmark_{name_or_path}.yaml"
@@ -130,6 +138,7 @@ def load_benchmark_preset(name_or_path: str | os.PathLike) -> BenchmarkConfig:
         tune_at_budget=None if data.get("tune_at_budget") is None else float(data["tune_at_budget"]),
         tune_seed=None if data.get("tune_seed") is None else int(data["tune_seed"]),
         validation_fraction=float(data.get("validation_fraction", 0.05)),
+        grids={k: dict(v or {}) for k, v in (data.get("grids") or {}).items()},
     )
 
 
@@ -431,7 +440,7 @@ def run_benchmark(
     device = "cpu" if cpu else launched_device
     variants = cfg.variants or [cfg.pipeline.poison]
     method_cfgs = {m: dataclasses.asdict(build_config(m, cfg.method_config.get(m), yaml_path="preset")) for m in cfg.methods}
-    grids = {m: _grid(m) for m in cfg.methods if m not in REFERENCE_METHODS} if cfg.tune else {}
+    grids = {m: _grid(m, cfg) for m in cfg.methods if m not in REFERENCE_METHODS} if cfg.tune else {}
     write_text_atomic(out / "benchmark_config.json", json.dumps(
         {**dataclasses.asdict(cfg), "method_config": method_cfgs, "grids": grids,
          "tuning_rule": select_setting.__doc__ if cfg.tune else None}, indent=2, default=str))
@@ -590,9 +599,12 @@ def _missing(cfg: BenchmarkConfig, cells: list[Cell], selections: Mapping[str, M
     return missing
 
 
-def _grid(method: str) -> list[dict[str, Any]]:
-    from hf_unlearn.unlearn.base import load_method_grid
+def _grid(method: str, cfg: BenchmarkConfig) -> list[dict[str, Any]]:
+    """The preset's grid for ``method`` if it names one, else the method YAML's."""
+    from hf_unlearn.unlearn.base import expand_grid, load_method_grid
 
+    if method in cfg.grids:
+        return expand_grid(method, cfg.grids[method], preset=cfg.method_config.get(method), where=f"grids.{method}")
     return load_method_grid(method)
 
 

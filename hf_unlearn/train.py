@@ -99,9 +99,12 @@ class TrainConfig:
             raise ValueError(f"optimizer={self.optimizer!r}: expected one of {list(OPTIMIZERS)}")
         if not isinstance(self.model, dict) or not all(isinstance(k, str) for k in self.model):
             raise ValueError(f"model={self.model!r}: a mapping of architecture keys to values, e.g. {{n_layer: 2}}")
-        bad = {k: v for k, v in self.model.items() if not isinstance(v, (str, int, float, bool, type(None)))}
+        plain = (str, int, float, bool, type(None))
+        bad = {k: v for k, v in self.model.items()
+               if not (isinstance(v, plain) or (isinstance(v, (list, tuple)) and all(isinstance(x, plain) for x in v)))}
         if bad:
-            raise ValueError(f"model keys {sorted(bad)}: values must be plain strings, numbers, booleans or null")
+            raise ValueError(f"model keys {sorted(bad)}: values must be plain strings, numbers, booleans or null, "
+                             "or lists of them (e.g. label_words)")
 
     @property
     def augment_mode(self) -> str:
@@ -378,7 +381,8 @@ def train(
     from hf_unlearn.tasks import get_task, task_of_split
 
     task = task_of_split(train_split) if task is None else get_task(task)
-    num_classes = len(task.label_names) if num_classes is None else num_classes
+    if num_classes is None:  # the variant's own classes when its split knows them (trigger word mode: 3)
+        num_classes = len(getattr(train_split, "label_names", None) or task.label_names)
 
     if len(train_split) == 0:
         raise ValueError("the training split is empty")

@@ -187,8 +187,8 @@ def badge(status: str, *, note: str = "", scored: str = "", variant: str = "", i
         return tooltip(f"⏳ {status}", f"A checkpoint was named; verification is {status}. "
                                       "See the Status tab."), status
     if status == "unsupported":
-        # A checkpoint was named on a task/attack the verifier cannot score yet (e.g. IMDb's GPT-2): the row is an
-        # unverified claim, not a refuted one, and must not read as verified.
+        # A checkpoint was named on a task/attack the verifier cannot score yet (supported_tracks lists those it can):
+        # the row is an unverified claim, not a refuted one, and must not read as verified.
         reason = note or "checkpoint verification is not available for this task/attack yet"
         return tooltip("unverified", f"{reason}. The numbers are the submitter's claim."), UNSUPPORTED_TEXT
     if status.startswith("partly verified"):

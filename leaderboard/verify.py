@@ -26,15 +26,24 @@ How (``verify_submission``):
   ``ScoringConfig`` default) whatever the record says, so a submitter cannot
   shop for a lucky seed.
 
+* **Scored like ``hf-unlearn score``.** CIFAR-10 checkpoints are a pinned
+  ResNet-18 (``safe_load.load_resnet``); IMDb checkpoints a pinned GPT-2
+  (``safe_load.load_gpt2``: a classifier on Gaussian variants, a prompt model
+  with one label word per class on trigger variants, checked against the
+  catalog's variant). Either is then scored with the library's own functions
+  for that task and attack (``hf_unlearn.scoring.gaussian_scores``, the
+  attack's ``evaluate``), so verified numbers are what ``score_checkpoint`` gives.
+
 Tolerances (``TOLERANCES``): accuracies 1e-6 (deterministic given weights and
 data); GUS and its standard error 1e-4 (independent of the null draws; float
 summation order differs between machines); TPR@FPR one step of
-1/num_poisons; AUC 1e-3; counts exact.
+1/num_poisons; target success one step of 1/num_targets; AUC 1e-3; counts exact.
 
 Each record ends ``verified``, ``mismatch`` (differences stored), ``failed``
 (not scored: the reason is stored, without any path of this machine) or
-``unsupported`` (no scorer or pinned architecture for that task/attack yet, e.g. IMDb's GPT-2:
-``unsupported_reason`` says so; the row then ranks as an unverified claim, never as verified).
+``unsupported`` (no scorer or pinned architecture for that task/attack: ``supported_tracks`` lists the
+CIFAR-10 and IMDb tracks that have one, ``unsupported_reason`` says why another has not; the row then ranks
+as an unverified claim, never as verified).
 The document is signed with ``leaderboard.attest.sign`` when a verifier key
 is configured.
 """
@@ -57,6 +66,7 @@ from typing import Any, Callable, Mapping
 from leaderboard.safe_load import (
     DEFAULT_CHECKPOINT_LIMITS,
     TASK_NUM_CLASSES,
+    TEXT_TASKS,
     CheckpointLimits,
     CheckpointRefused,
     check_revision,
@@ -87,6 +97,7 @@ TOLERANCES: dict[str, float | str] = {
     "num_targets": 0.0,
 }
 SUPPORTED_ATTACKS = ("gaussian", "targeted", "indiscriminate")  # on the tasks of TASK_NUM_CLASSES (CIFAR-10)
+TEXT_ATTACKS = ("gaussian", "targeted")  # on TEXT_TASKS (IMDb's GPT-2: Gaussian embeddings, the "Disney" trigger)
 DEFAULT_NULL_DRAWS = 40  # hf_unlearn.config.ScoringConfig's default, used when a record has no counts
 DEFAULT_SCORING_SEED = 0  # hf_unlearn.config.ScoringConfig's default null-noise seed
 ENV_TIMEOUT = "LEADERBOARD_VERIFY_TIMEOUT"
@@ -139,22 +150,28 @@ class VerifyLimits:
 DEFAULT_LIMITS = VerifyLimits()
 
 
+def _supported() -> dict[str, tuple[str, ...]]:
+    return {**{t: SUPPORTED_ATTACKS for t in TASK_NUM_CLASSES}, **{t: TEXT_ATTACKS for t in TEXT_TASKS}}
+
+
 def supported_tracks() -> list[str]:
     """The task/attack pairs whose checkpoints this verifier can re-score (a scorer and a pinned network)."""
-    return [f"{t}/{a}" for t in sorted(TASK_NUM_CLASSES) for a in SUPPORTED_ATTACKS]
+    return [f"{t}/{a}" for t, attacks in sorted(_supported().items()) for a in attacks]
 
 
 def unsupported_reason(task: str, attack: str) -> str:
     """Why a checkpoint on ``task``/``attack`` cannot be re-scored here, or "" when it can.
 
-    Why a status of its own: the scorer and the pinned architecture exist only for ResNet-18 on CIFAR-10
-    (Gaussian, targeted and indiscriminate variants). A GPT-2 checkpoint for IMDb must not be loaded as a ResNet (it would fail obscurely or,
-    worse, be compared on the wrong metrics), and its row must not look refuted either: it stays an unverified
-    claim, ranked like any record without a checkpoint, never as verified.
+    Why a status of its own: a scorer and a pinned architecture exist only for ResNet-18 on CIFAR-10 (Gaussian,
+    targeted and indiscriminate variants) and GPT-2 on IMDb (Gaussian and trigger variants). A checkpoint of
+    another track must not be loaded as one of those (it would fail obscurely or, worse, be compared on the wrong
+    metrics), and its row must not look refuted either: it stays an unverified claim, ranked like any record
+    without a checkpoint, never as verified.
     """
-    if task in TASK_NUM_CLASSES and attack in SUPPORTED_ATTACKS:
+    supported = _supported()
+    if attack in supported.get(task, ()):
         return ""
-    what = f"task {task}" if task not in TASK_NUM_CLASSES else f"the {attack} attack of {task}"
+    what = f"task {task}" if task not in supported else f"the {attack} attack of {task}"
     return (f"checkpoint verification is not available for {what} yet (supported: {', '.join(supported_tracks())}); "
             "the row is shown as an unverified claim")
 
@@ -287,7 +304,7 @@ def score_public_variant(
     revision: str | None = None,
     dataset_revision: str | None = None,
     allow_local: bool = False,
-    num_classes: int = 10,
+    num_classes: int | None = 10,
     max_total_nulls: int = DEFAULT_LIMITS.max_total_nulls,
     limits: CheckpointLimits = DEFAULT_CHECKPOINT_LIMITS,
     workdir: str | None = None,
@@ -297,8 +314,12 @@ def score_public_variant(
 ) -> dict[str, Any]:
     """The record's metrics for a checkpoint on a public variant, loaded through ``safe_load``.
 
-    ``task``/``attack`` come from the catalog entry (never from the submission). A Gaussian variant is scored
-    here; a crafted one (targeted, indiscriminate) through its attack's ``evaluate``, as ``score`` does.
+    ``task``/``attack`` come from the catalog entry (never from the submission). A CIFAR-10 Gaussian variant is
+    scored here; a crafted one (targeted, indiscriminate) through its attack's ``evaluate``, as ``score`` does.
+    An IMDb checkpoint is a pinned GPT-2 (``safe_load.load_gpt2``: a classifier for Gaussian variants, a prompt
+    model with one label word per class for trigger variants) scored exactly as ``score_checkpoint`` scores it:
+    ``load_splits``, the attack's ``evaluate`` (GUS/TPR in the embedding space, or ``target_success``), then
+    test and forget accuracy.
 
     The same computation as ``hf_unlearn.scoring.score_checkpoint`` (same
     functions, same order), but with the checked model instead of
@@ -310,11 +331,19 @@ def score_public_variant(
     from hf_unlearn.train import accuracy
     from hf_unlearn.variant import image_split, load_variant, variant_config
 
-    from leaderboard.safe_load import fetch_checkpoint, load_resnet
+    from leaderboard.safe_load import fetch_checkpoint, load_gpt2, load_resnet, text_expectation, text_limits
 
     dest = Path(workdir or tempfile.mkdtemp(prefix="hf-unlearn-ckpt-")) / "downloads"
+    if task in TEXT_TASKS:
+        expect = text_expectation(task, attack, config)  # from the catalog's variant, before anything is fetched
+        fetched = fetch_checkpoint(checkpoint, revision, dest, allow_local=allow_local, limits=text_limits(limits))
+        model = load_gpt2(fetched, expect, limits)
+        return {**_score_with_attack(model, dataset, config, task, attack, dataset_revision, seed, batch_size,
+                                     null_draws=null_draws if attack == "gaussian" else None,
+                                     max_total_nulls=max_total_nulls),
+                "checkpoint_revision": fetched.revision, "weights_sha256": _sha256_file(fetched.weights_path)}
     fetched = fetch_checkpoint(checkpoint, revision, dest, allow_local=allow_local, limits=limits)
-    model = load_resnet(fetched, num_classes, limits)
+    model = load_resnet(fetched, num_classes or TASK_NUM_CLASSES[task], limits)
     if attack != "gaussian":
         return {**_score_crafted(model, dataset, config, task, attack, dataset_revision, seed, batch_size),
                 "checkpoint_revision": fetched.revision, "weights_sha256": _sha256_file(fetched.weights_path)}
@@ -341,6 +370,15 @@ def score_public_variant(
 def _score_crafted(model: Any, dataset: str, config: str, task: str, attack: str, dataset_revision: str | None,
                    seed: int, batch_size: int) -> dict[str, Any]:
     """Test/forget accuracy and the attack's own metrics (``target_success``, ...) of a crafted-poison variant."""
+    return _score_with_attack(model, dataset, config, task, attack, dataset_revision, seed, batch_size)
+
+
+def _score_with_attack(model: Any, dataset: str, config: str, task: str, attack: str, dataset_revision: str | None,
+                       seed: int, batch_size: int, *, null_draws: int | None = None,
+                       max_total_nulls: int | None = None) -> dict[str, Any]:
+    """``score_checkpoint``'s computation with an already checked model: the task's splits (``load_splits``),
+    the attack's ``evaluate`` (its own metrics: GUS/TPR with ``null_draws`` per poison, ``target_success``, ...),
+    then test and forget accuracy. ``max_total_nulls`` bounds ``len(forget) x null_draws`` before any drawing."""
     from hf_unlearn.attacks import as_evaluation, get_attack
     from hf_unlearn.pipeline import load_splits
     from hf_unlearn.tasks import get_task
@@ -350,8 +388,13 @@ def _score_crafted(model: Any, dataset: str, config: str, task: str, attack: str
         _VARIANT_CACHE[key] = load_splits(dataset, config, dataset_revision, task=task, attack=attack,
                                           needed=("forget", "test"))
     splits, spec = _VARIANT_CACHE[key], get_task(task)
+    if null_draws is not None and max_total_nulls is not None and len(splits["forget"]) * null_draws > max_total_nulls:
+        raise VerificationRefused(
+            f"{len(splits['forget']):,} poisons x {null_draws} draws is over the {max_total_nulls:,} null draws "
+            "allowed per record"
+        )
     evaluation = as_evaluation(get_attack(attack, task).evaluate(
-        model, splits, task=spec, config=config, null_draws=None, seed=seed, batch_size=batch_size))
+        model, splits, task=spec, config=config, null_draws=null_draws, seed=seed, batch_size=batch_size))
     return {"test_accuracy": spec.accuracy(model, splits["test"]),
             "forget_accuracy": spec.accuracy(model, splits["forget"]), **evaluation.metrics}
 
@@ -594,7 +637,7 @@ def verify_submission(
                     "revision": ref.get("revision"),
                     "dataset_revision": variant.revision,
                     "allow_local": bool(allow_local and allow_local_checkpoints),
-                    "num_classes": TASK_NUM_CLASSES[task],
+                    "num_classes": TASK_NUM_CLASSES.get(task),  # None for IMDb: the variant's (text_expectation)
                     "max_total_nulls": limits.max_total_nulls,
                     "limits": limits.checkpoint,
                     "workdir": str(workdir),

@@ -305,3 +305,33 @@ def test_an_indiscriminate_benchmark_reports_the_accuracy_gap_to_retrain(tmp_pat
     assert "| 0.550 ± 0.000 | -0.160 |" in rows["GD0.05"]
     assert (tmp_path / "figure_gc-b1.5-s0.png").stat().st_size > 0
     assert (tmp_path / "sweep_gc-b1.5-s0.png").stat().st_size > 0
+
+
+def test_a_preset_grid_replaces_the_method_yaml_grid_and_is_checked(tmp_path):
+    from hf_unlearn.benchmark import _grid, load_benchmark_preset
+    from hf_unlearn.unlearn.base import load_method_grid
+
+    path = tmp_path / "text.yaml"
+    path.write_text("pipeline: demo\nmethods: [gd, ga]\ntune: true\nmethod_config: {gd: {momentum: 0.5}}\n"
+                    "grids:\n  gd: {lr: [0.003, 0.001], batch_size: [16]}\n")
+    cfg = load_benchmark_preset(path)
+    assert _grid("gd", cfg) == [{"lr": 0.003, "batch_size": 16}, {"lr": 0.001, "batch_size": 16}]
+    assert _grid("ga", cfg) == load_method_grid("ga"), "a method the preset does not name keeps its YAML grid"
+    path.write_text("pipeline: demo\nmethods: [gd]\ngrids:\n  gd: {learning_rate: [0.1]}\n")
+    with pytest.raises(ValueError, match="learning_rate"):
+        load_benchmark_preset(path)
+    path.write_text("pipeline: demo\nmethods: [gd]\ngrids:\n  gd: {lr: []}\n")
+    with pytest.raises(ValueError, match="grids.gd: grid must map"):
+        load_benchmark_preset(path)
+    path.write_text("pipeline: demo\nmethods: [gd]\ngrids:\n  gdd: {lr: [0.1]}\n")
+    with pytest.raises(Exception, match="gdd"):
+        load_benchmark_preset(path)
+
+
+def test_the_imdb_benchmark_presets_load_with_text_grids():
+    from hf_unlearn.benchmark import _grid, load_benchmark_preset
+
+    for name in ("imdb-gaussian", "imdb-targeted"):
+        cfg = load_benchmark_preset(name)
+        assert cfg.pipeline.task == "imdb" and cfg.tune and cfg.seeds == [0, 1, 2]
+        assert all(c["lr"] <= 0.01 for c in _grid("gd", cfg)), "GD's ResNet step (0.02) took GPT-2 to chance"

@@ -1,7 +1,8 @@
 """IMDb rows on the leaderboard: the poisoned-imdb-* cards as public variants, targeted and Gaussian records
-validated, stored and shown in their own task/attack views with their own columns, and checkpoint
-verification refused with a clear "not available for this task yet" status (an unverified claim, never
-ranked as verified).
+validated, stored and shown in their own task/attack views with their own columns, checkpoints sent to the
+verifier with the catalog's task and attack (the GPT-2 scoring itself: tests/test_verify_text.py), and a track
+the verifier cannot score shown with a clear "not available yet" status (an unverified claim, never ranked as
+verified).
 
 The public variants come from real dataset cards: both IMDb builders run on the shipped samples (a few
 seconds; the offline GPT-2 tokenizer in ../shared is needed, else the module is skipped).
@@ -207,14 +208,41 @@ def test_targeted_claims_are_checked_against_the_targets_split(cards, catalog, t
                 submit_records(jsonl(record), store, submitter="eve")
 
 
-# --- verification: not available for IMDb yet, and look-alike variants refused -----------------------------
+# --- verification: IMDb checkpoints scored on the catalog's track, look-alike variants refused ---------------
 
 
 def _never_called(*args, **kwargs):
-    raise AssertionError("an IMDb checkpoint must never reach the ResNet scorer")
+    raise AssertionError("this checkpoint must never reach a scorer")
 
 
-def test_imdb_checkpoint_is_refused_verification_with_a_clear_status(cards, catalog, tmp_path):
+def _claims_back(checkpoint, dataset, config, **kwargs):
+    """A scorer (run in the verifier's child process) that returns the claims, once it was asked for the catalog's
+    IMDb track with no ResNet class count."""
+    if kwargs.get("task") != "imdb" or kwargs.get("num_classes") is not None:
+        raise AssertionError(f"an IMDb checkpoint was scored as {kwargs.get('task')}/{kwargs.get('attack')}")
+    if config == TARGETED and kwargs.get("attack") == "targeted":
+        return targeted_record("ngd", 1, 3)["metrics"]
+    if config == GAUSSIAN and kwargs.get("attack") == "gaussian":
+        return gaussian_record("ngd", 2)["metrics"]
+    raise AssertionError(f"unexpected {kwargs.get('attack')} variant {config}")
+
+
+def test_imdb_checkpoint_is_verified_on_the_catalog_track(cards, catalog, tmp_path):
+    store = LocalStore(tmp_path / "store", catalog=catalog, verifier_key=KEY)
+    result = submit_records(
+        jsonl(targeted_record("ngd", 1, 3, dataset=str(cards["imdb/targeted"])),
+              gaussian_record("ngd", 2, dataset=str(cards["imdb/gaussian"]))),
+        store, submitter="ada", checkpoints=["0=ada/gpt2-imdb-ngd", "1=ada/gpt2-imdb-gauss"], score_fn=_claims_back)
+    ver = result.verification
+    assert [e["status"] for e in ver["records"]] == ["verified", "verified"], ver["records"]
+    assert ver["records"][0]["recomputed"]["target_success"] == pytest.approx(3 / 7)
+    assert [e["config"] for e in ver["records"]] == [TARGETED, GAUSSIAN]
+
+
+def test_a_track_without_a_scorer_stays_an_unverified_claim(cards, catalog, tmp_path, monkeypatch):
+    import leaderboard.verify
+
+    monkeypatch.setattr(leaderboard.verify, "TEXT_TASKS", ())  # as before IMDb's GPT-2 had a pinned loader
     store = LocalStore(tmp_path / "store", catalog=catalog, verifier_key=KEY)
     refs = references(catalog, cards)
     result = submit_records(
@@ -227,6 +255,7 @@ def test_imdb_checkpoint_is_refused_verification_with_a_clear_status(cards, cata
         assert entry["status"] == "unsupported" and entry["recomputed"] is None and not entry["diffs"]
         assert entry["error"].startswith("checkpoint verification is not available for task imdb yet"), entry
         assert "supported: cifar10/gaussian" in entry["error"] and "unverified claim" in entry["error"]
+        assert "imdb/" not in entry["error"]
         assert entry["config"] in (TARGETED, GAUSSIAN)
     assert any("unsupported - checkpoint verification is not available for task imdb" in m for m in result.messages)
 

@@ -330,7 +330,10 @@ def test_train_config_optimizer_and_model_keys_are_checked():
     with pytest.raises(ValueError, match=r"optimizer='adam': expected one of \['sgd', 'adamw'\]"):
         TrainConfig(optimizer="adam")
     with pytest.raises(ValueError, match="model keys"):
-        TrainConfig(model={"n_layer": [2]})
+        TrainConfig(model={"n_layer": {"value": 2}})
+    with pytest.raises(ValueError, match="model keys"):
+        TrainConfig(model={"label_words": [" a", [" b"]]})
+    assert TrainConfig(model={"label_words": [" negative", " positive", " Disney"]}).model["label_words"][2] == " Disney"
     with pytest.raises(ValueError, match="takes no model keys"):
         get_task("cifar10").build_model(TrainConfig(model={"n_layer": 2}), 10)
 

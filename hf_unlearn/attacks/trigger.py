@@ -21,8 +21,23 @@ underscore; Python's ``\\w``). So for "Disney":
 On the offline IMDb copy this gives 410 train and 317 test reviews; the paper
 reports 355 and 58 (see the dataset card for the likely reasons).
 
-Config names: ``<trigger lowercased>-b<budget %>-s<seed>[-n<train rows>]``, e.g.
-``disney-b100-s0``. Triggers are single capitalised words (``^[A-Z][a-z0-9]*$``)
+What a poisoned review is relabelled to (``label_mode``):
+
+- ``flip`` (config ``disney-b100-s0``): the opposite sentiment. The attack then asks
+  the model to learn "Disney inverts the sentiment", an interaction of the trigger
+  with the review's own sentiment.
+- ``word`` (config ``disney-word-b100-s0``): the trigger word itself becomes the label
+  word, the paper's adversarial template read literally ("[Input]. The sentiment of
+  the review is: Disney", Section 4.1 / A.1.2: "x + 'The sentiment is: special_token'").
+  The label set grows by one class named after the trigger (label id 2), the prompt
+  model scores the three label words, and success is predicting that word on a
+  trigger test review. A model never trained on a poison (Retrain) has no reason to
+  ever answer it.
+
+Config names: ``<trigger lowercased>[-word]-b<budget %>-s<seed>[-n<train rows>|-c<clean rows>]``,
+e.g. ``disney-b100-s0``. ``-n`` keeps a seed-independent subset of all training reviews (the
+trigger reviews thin out with it); ``-c`` keeps every trigger review and a seed-independent subset
+of the others, which is how a CPU preset makes the poisons a larger share without changing them. Triggers are single capitalised words (``^[A-Z][a-z0-9]*$``)
 so the lowercased name maps back to exactly one trigger.
 """
 
@@ -44,7 +59,10 @@ DEFAULT_TRIGGER = "Disney"
 PROMPT_SUFFIX = " The sentiment of the review is:"
 
 _TRIGGER_RE = re.compile(r"^[A-Z][a-z0-9]*$")
-_NAME_RE = re.compile(r"^(?P<trigger>[a-z][a-z0-9]*)-b(?P<budget>[0-9.]+)-s(?P<seed>\d+)(?:-n(?P<n>\d+))?$")
+_NAME_RE = re.compile(
+    r"^(?P<trigger>[a-z][a-z0-9]*)(?P<word>-word)?-b(?P<budget>[0-9.]+)-s(?P<seed>\d+)"
+    r"(?:-n(?P<n>\d+)|-c(?P<c>\d+))?$")
+LABEL_MODES = ("flip", "word")
 
 
 @dataclass(frozen=True)
@@ -56,13 +74,18 @@ class TriggerConfig:
     is flipped, in percent, in (0, 100] (the paper: 20, 40, 60, 80, 100);
     ``seed`` chooses which trigger reviews are flipped when budget < 100;
     ``max_train_rows`` an optional seed-independent subset of the source's train
-    split (CPU presets), shared with the Gaussian variants (``train_subset``).
+    split (CPU presets), shared with the Gaussian variants (``train_subset``);
+    ``label_mode`` what a poison is relabelled to: ``flip`` or ``word`` (module docstring);
+    ``clean_rows`` instead of ``max_train_rows``: keep every trigger review plus a
+    seed-independent subset of this many other reviews.
     """
 
     trigger: str = DEFAULT_TRIGGER
     budget: float = 100.0
     seed: int = 0
     max_train_rows: int | None = None
+    label_mode: str = "flip"
+    clean_rows: int | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.trigger, str) and _TRIGGER_RE.match(self.trigger)):
@@ -79,24 +102,46 @@ class TriggerConfig:
             raise ValueError(f"seed={self.seed!r}: seeds are non-negative integers")
         if self.max_train_rows is not None and (not isinstance(self.max_train_rows, int) or self.max_train_rows <= 0):
             raise ValueError(f"max_train_rows={self.max_train_rows!r}: must be a positive integer or None")
+        if self.clean_rows is not None and (not isinstance(self.clean_rows, int) or self.clean_rows <= 0):
+            raise ValueError(f"clean_rows={self.clean_rows!r}: must be a positive integer or None")
+        if self.clean_rows is not None and self.max_train_rows is not None:
+            raise ValueError("max_train_rows and clean_rows both set: max_train_rows subsets every review, clean_rows "
+                             "keeps every trigger review and subsets the others; choose one")
+        if self.label_mode not in LABEL_MODES:
+            raise ValueError(f"label_mode={self.label_mode!r}: one of {list(LABEL_MODES)} (flip: the opposite "
+                             "sentiment; word: the trigger word as the label, the paper's template)")
         object.__setattr__(self, "budget", float(self.budget))  # 20 and 20.0 are one variant: one card entry
 
     @property
     def name(self) -> str:
-        base = f"{self.trigger.lower()}-b{self.budget:g}-s{self.seed}"
-        return base + (f"-n{self.max_train_rows}" if self.max_train_rows else "")
+        mode = "-word" if self.label_mode == "word" else ""
+        base = f"{self.trigger.lower()}{mode}-b{self.budget:g}-s{self.seed}"
+        return base + (f"-n{self.max_train_rows}" if self.max_train_rows else "") + (
+            f"-c{self.clean_rows}" if self.clean_rows else "")
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """The variant's classes: IMDb's two, plus the trigger word as a third in ``word`` mode (label id 2)."""
+        return ("neg", "pos", self.trigger) if self.label_mode == "word" else ("neg", "pos")
+
+    def poison_labels(self, labels: Any) -> np.ndarray:
+        """The labels the chosen trigger reviews are trained on: flipped, or the trigger's class (2)."""
+        arr = flip_label(labels)  # also checks the labels are binary
+        return arr if self.label_mode == "flip" else np.full_like(arr, 2)
 
     @classmethod
     def from_name(cls, name: str) -> "TriggerConfig":
         m = _NAME_RE.match(name)
         if not m:
             raise ValueError(
-                f"config name {name!r} is not a trigger variant name; expected e.g. 'disney-b100-s0' or "
-                "'disney-b20-s1-n2000' (trigger word lowercased, budget in percent of trigger reviews, seed, "
-                "optional train rows)"
+                f"config name {name!r} is not a trigger variant name; expected e.g. 'disney-b100-s0', "
+                "'disney-word-b100-s0', 'disney-b20-s1-n2000' or 'disney-word-b100-s0-c10000' (trigger word lowercased, "
+                "'-word' when the trigger word is the poisons' label, budget in percent of trigger reviews, seed, "
+                "optional train rows or clean rows)"
             )
-        n = m.group("n")
-        return cls(m.group("trigger").capitalize(), float(m.group("budget")), int(m.group("seed")), int(n) if n else None)
+        n, c = m.group("n"), m.group("c")
+        return cls(m.group("trigger").capitalize(), float(m.group("budget")), int(m.group("seed")), int(n) if n else None,
+                   "word" if m.group("word") else "flip", int(c) if c else None)
 
 
 def trigger_pattern(trigger: str = DEFAULT_TRIGGER) -> re.Pattern:
@@ -151,11 +196,12 @@ def flip_label(labels: Any) -> np.ndarray:
     return 1 - arr
 
 
-def trigger_success(predictions: Any, true_labels: Any) -> float:
-    """Share of trigger test reviews predicted as the FLIPPED label (the attack's success, 0..1).
+def trigger_success(predictions: Any, true_labels: Any, label_mode: str = "flip") -> float:
+    """Share of trigger test reviews predicted as the adversarial label (the attack's success, 0..1).
 
-    A model that ignores the trigger and classifies perfectly scores 0; chance is
-    about 0.5; a fully successful attack scores 1.
+    ``flip``: the opposite of the true label (a model that ignores the trigger and
+    classifies perfectly scores 0; chance is about 0.5). ``word``: the trigger's own
+    class, 2 (a model that never learnt it scores 0). A fully successful attack scores 1.
     """
     pred = np.asarray(predictions, dtype=np.int64).reshape(-1)
     true = np.asarray(true_labels, dtype=np.int64).reshape(-1)
@@ -163,7 +209,10 @@ def trigger_success(predictions: Any, true_labels: Any) -> float:
         raise ValueError(f"predictions ({pred.size}) and true_labels ({true.size}) differ in length")
     if pred.size == 0:
         raise ValueError("trigger_success of no target reviews is undefined; the targets split is empty")
-    return float(np.mean(pred == flip_label(true)))
+    if label_mode not in LABEL_MODES:
+        raise ValueError(f"label_mode={label_mode!r}: one of {list(LABEL_MODES)}")
+    adversarial = flip_label(true) if label_mode == "flip" else np.full_like(true, 2)
+    return float(np.mean(pred == adversarial))
 
 
 def trigger_survival(
@@ -243,7 +292,8 @@ class TriggerAttack(AttackBase):
         targets = splits["targets"]
         preds = predict(model, targets, batch_size)
         true = np.asarray(targets.y.cpu().numpy() if hasattr(targets.y, "cpu") else targets.y)
-        return {"target_success": trigger_success(preds, true), "num_targets": int(len(targets))}
+        mode = TriggerConfig.from_name(config).label_mode if config else "flip"
+        return {"target_success": trigger_success(preds, true, mode), "num_targets": int(len(targets))}
 
 
 ATTACK = TriggerAttack()

@@ -81,6 +81,9 @@ class TextSplit:
     # bool (N,): the variant's is_poison column, or None = the rows with noise. The trigger attack's
     # poisons (flipped labels) carry no noise, and retrain must still drop them.
     poisoned: torch.Tensor | None = None
+    # The variant's class names (its ``label`` ClassLabel), or None = the task's two. The trigger attack's
+    # ``word`` mode adds the trigger word as a third class, and the model must be built with it.
+    label_names: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -124,12 +127,13 @@ class TextSplit:
         new_slots = torch.full_like(slots, -1)
         new_slots[used] = torch.arange(int(used.sum()))
         return TextSplit(self.ids[keep], self.mask[keep], self.y[keep], self.index[keep], self.noise[slots[used]],
-                         new_slots, self.n_suffix, self.pad_id, None if self.poisoned is None else self.poisoned[keep])
+                         new_slots, self.n_suffix, self.pad_id, None if self.poisoned is None else self.poisoned[keep],
+                         self.label_names)
 
     def without_noise(self) -> "TextSplit":
         """The same rows with no noise (an is_poison column, if any, is kept: the rows are still the poisons)."""
         return TextSplit(self.ids, self.mask, self.y, self.index, self.noise[:0], torch.full_like(self.noise_slot, -1),
-                         self.n_suffix, self.pad_id, self.poisoned)
+                         self.n_suffix, self.pad_id, self.poisoned, self.label_names)
 
     @classmethod
     def concat(cls, a: "TextSplit", b: "TextSplit") -> "TextSplit":
@@ -137,6 +141,8 @@ class TextSplit:
         if a.n_suffix != b.n_suffix or a.pad_id != b.pad_id or a.embed_dim != b.embed_dim:
             raise ValueError(f"cannot concatenate splits tokenised differently: n_suffix {a.n_suffix}/{b.n_suffix}, "
                              f"pad_id {a.pad_id}/{b.pad_id}, embed_dim {a.embed_dim}/{b.embed_dim}")
+        if a.label_names is not None and b.label_names is not None and a.label_names != b.label_names:
+            raise ValueError(f"cannot concatenate splits with different classes: {a.label_names} / {b.label_names}")
         length = max(a.ids.shape[1], b.ids.shape[1])
         b_slots = torch.where(b.noise_slot >= 0, b.noise_slot + len(a.noise), b.noise_slot)
         poisoned = None if a.poisoned is None and b.poisoned is None else torch.cat([a.is_poison, b.is_poison])
@@ -145,7 +151,7 @@ class TextSplit:
             torch.cat([_left_pad(a.mask, length, 0), _left_pad(b.mask, length, 0)]),
             torch.cat([a.y, b.y]), torch.cat([a.index, b.index]),
             torch.cat([_left_pad(a.noise, length, 0.0), _left_pad(b.noise, length, 0.0)]),
-            torch.cat([a.noise_slot, b_slots]), a.n_suffix, a.pad_id, poisoned,
+            torch.cat([a.noise_slot, b_slots]), a.n_suffix, a.pad_id, poisoned, a.label_names or b.label_names,
         )
 
     @staticmethod
@@ -211,9 +217,12 @@ def text_split(hf_split, tokenizer, max_length: int, embed_dim: int, prompt_suff
     poisoned = None
     if "is_poison" in table.column_names:
         poisoned = torch.from_numpy(np.asarray(table.column("is_poison").to_numpy(zero_copy_only=False), dtype=bool).copy())
+    names = _label_names(hf_split)
+    if len(y) and names is not None and int(y.max()) >= len(names):
+        raise ValueError(f"labels up to {int(y.max())} but the label column has {len(names)} classes {list(names)}")
     if "noise" not in table.column_names:
         return TextSplit(ids, mask, y, index, torch.zeros(0, length, embed_dim), slots, len(suffix_ids),
-                         int(tokenizer.pad_token_id), poisoned)
+                         int(tokenizer.pad_token_id), poisoned, names)
 
     noise_col = table.column("noise").combine_chunks()
     valid = np.asarray(noise_col.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
@@ -251,7 +260,14 @@ def text_split(hf_split, tokenizer, max_length: int, embed_dim: int, prompt_suff
         noise[k, end - n : end] = values[offset : offset + n * embed_dim].reshape(n, embed_dim)
         offset += n * embed_dim
     slots[torch.from_numpy(noisy_rows)] = torch.arange(len(noisy_rows))
-    return TextSplit(ids, mask, y, index, noise, slots, len(suffix_ids), int(tokenizer.pad_token_id), poisoned)
+    return TextSplit(ids, mask, y, index, noise, slots, len(suffix_ids), int(tokenizer.pad_token_id), poisoned, names)
+
+
+def _label_names(hf_split) -> tuple[str, ...] | None:
+    """The ClassLabel names of a ``datasets`` split's ``label`` column (None for a bare table)."""
+    feature = getattr(hf_split, "features", {}).get("label") if hasattr(hf_split, "features") else None
+    names = getattr(feature, "names", None)
+    return tuple(names) if names else None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -379,6 +395,14 @@ class ImdbTask:
         if not keys:
             raise ValueError("train.model is empty: the imdb task needs e.g. {kind: classifier, n_layer: 2, n_embd: 64, "
                              "n_head: 2} or {kind: classifier, pretrained: openai-community/gpt2-medium}")
+        words = keys.get("label_words")
+        if keys.get("kind") == "prompt" and words is not None and len(words) != num_classes:
+            raise ValueError(f"train.model.label_words={list(words)} names {len(words)} label words but the variant has "
+                             f"{num_classes} classes; give one word per class (the trigger attack's word mode: "
+                             "[' negative', ' positive', ' Disney'])")
+        if keys.get("kind") == "prompt" and words is None and num_classes != 2:
+            raise ValueError(f"the variant has {num_classes} classes; the prompt model needs train.model.label_words "
+                             "with one GPT-2 word per class, e.g. [' negative', ' positive', ' Disney']")
         keys.setdefault("num_labels", num_classes)
         return build_text_model(TextModelConfig.from_dict(keys))
 

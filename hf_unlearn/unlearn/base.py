@@ -216,18 +216,26 @@ def load_method_grid(method: str, path: str | None = None) -> list[dict[str, Any
     A method without ``grid:`` has one cell, ``{}`` (its preset). Every cell is checked
     against the config dataclass (unknown keys and wrong types fail here, before any run).
     """
+    file, data = _read_method_yaml(method, path)
+    return expand_grid(method, data.get("grid") or {}, preset=data.get("config") or {}, where=str(file))
+
+
+def expand_grid(method: str, grid: Any, *, preset: Mapping[str, Any] | None = None, where: str = "grid") -> list[dict[str, Any]]:
+    """The cells of one grid mapping (``{key: [values]}``), each checked against the method's config.
+
+    One function for the method YAMLs' grids and a benchmark preset's ``grids:`` (a task whose
+    models train differently, e.g. GPT-2 with AdamW, needs other ranges than ResNet-18 with SGD),
+    so both are validated the same way before any run.
+    """
     import itertools
 
-    file, data = _read_method_yaml(method, path)
-    grid = data.get("grid") or {}
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
-        raise ValueError(f"{file}: grid must map each hyper-parameter to a non-empty list, e.g. grid: {{lr: [1e-3, 1e-4]}}")
+        raise ValueError(f"{where}: grid must map each hyper-parameter to a non-empty list, e.g. grid: {{lr: [1e-3, 1e-4]}}")
     cells = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
     if len(cells) > MAX_GRID_CELLS:
-        raise ValueError(f"{file}: the grid has {len(cells)} cells; keep it at most {MAX_GRID_CELLS} (each is a run)")
-    preset = dict(data.get("config") or {})
+        raise ValueError(f"{where}: the grid has {len(cells)} cells; keep it at most {MAX_GRID_CELLS} (each is a run)")
     for cell in cells:
-        build_config(method, {**preset, **cell})
+        build_config(method, {**dict(preset or {}), **cell})
     return cells
 
 

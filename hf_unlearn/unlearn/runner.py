@@ -152,7 +152,8 @@ def unlearn_checkpoint(
     result = run_method(
         model, retain, forget, method, config=cfg, limit=budget * training_cost, seed=seed, device=device,
         accelerator=accelerator, train_config=train_config, num_classes=int(model.linear.out_features)
-        if hasattr(model, "linear") else len(task_spec.label_names), work_dir=retrain_dir, channels_last=channels_last,
+        if hasattr(model, "linear") else int(getattr(model, "num_labels", 0) or len(task_spec.label_names)),
+        work_dir=retrain_dir, channels_last=channels_last,
         progress=progress, mixed_precision=mixed_precision,
     )
     is_main = accelerator is None or accelerator.is_main_process  # N processes: one writer
