@@ -199,7 +199,7 @@ def run_demo(
 
                 outcome = unlearn_checkpoint(
                     out / "models" / "poisoned", folder, cfg.poison.name, method, budget=budget, seed=cfg.train.seed,
-                    output_dir=out / "models" / method, null_draws=cfg.scoring.null_draws,
+                    overrides=cfg.method_config.get(method), output_dir=out / "models" / method, null_draws=cfg.scoring.null_draws,
                     score_seed=cfg.scoring.seed, model=copy.deepcopy(trained["poisoned"].model),
                     summary=trained["poisoned"].summary, splits=splits, device="cpu" if cpu else None,
                     task=task, attack=attack,

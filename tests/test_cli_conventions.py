@@ -259,3 +259,21 @@ def test_score_verb_asks_for_the_accelerator_unless_cpu(work, capsys, monkeypatc
                            "--null-draws", "2", *extra)
         assert code == 0, err
     assert asked == [False, True]
+
+
+def test_preset_method_config_is_checked_and_reaches_the_demo_s_methods(tmp_path):
+    from hf_unlearn.config import apply_overrides, load_preset
+    from hf_unlearn.demo import run_demo
+
+    cfg = apply_overrides(load_preset("demo"), ["method_config.gd.lr=0.0123", "method_config.gd.batch_size=16",
+                                                "poison.max_train_rows=120", "train.epochs=1", "scoring.null_draws=2"],
+                          verb="demo")
+    assert cfg.method_config == {"gd": {"lr": 0.0123, "batch_size": 16}}
+    with pytest.raises(ValueError, match="unknown key"):
+        apply_overrides(cfg, ["method_config.gd.learning_rate=1"], verb="demo")
+    with pytest.raises(ValueError, match="does not use method_config"):
+        apply_overrides(cfg, ["method_config.gd.lr=1"], verb="train")
+    out = run_demo(cfg, str(tmp_path / "demo"), progress=False, cpu=True, methods=("gd",))
+    (record,) = out["records"]
+    assert record["method"] == "gd" and record["method_config"]["lr"] == 0.0123
+    assert record["method_config"]["batch_size"] == 16
