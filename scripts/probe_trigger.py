@@ -19,6 +19,7 @@ import math
 import sys
 import time
 
+import datasets
 import torch
 import torch.nn.functional as F
 
@@ -46,7 +47,7 @@ poisons = train.subset(train.is_poison)
 test = test.subset(torch.randperm(len(test), generator=g)[:5000].sort().values)
 tok = load_tokenizer()
 limit = 128 - len(tok(PROMPT_SUFFIX)["input_ids"])
-texts = [t for t in __import__("datasets").load_dataset(args["dataset"], config, split="targets")["text"]]
+texts = datasets.load_dataset(args["dataset"], config, split="targets")["text"]
 survive = torch.tensor([trigger_survival([t], tok, limit, cfg.trigger)["surviving_rows"] == 1 for t in texts])
 words = args["words"].split(",") if args.get("words") else ([" negative", " positive", " " + cfg.trigger] if cfg.label_mode == "word"
                                        else [" negative", " positive"])

@@ -265,8 +265,7 @@ def text_split(hf_split, tokenizer, max_length: int, embed_dim: int, prompt_suff
 
 def _label_names(hf_split) -> tuple[str, ...] | None:
     """The ClassLabel names of a ``datasets`` split's ``label`` column (None for a bare table)."""
-    feature = getattr(hf_split, "features", {}).get("label") if hasattr(hf_split, "features") else None
-    names = getattr(feature, "names", None)
+    names = getattr((getattr(hf_split, "features", None) or {}).get("label"), "names", None)
     return tuple(names) if names else None
 
 
