@@ -83,8 +83,9 @@ def build_variant(source_ds, cfg: IndiscriminateConfig, clean_model=None, *, pro
     recipe = cfg.recipe_params
     rows, x, y = decoded_train(source_ds, cfg.max_train_rows)
     test_x, test_y = decoded_test(source_ds)
+    victim = crafting_train_config(cfg.recipe, "indiscriminate")  # the attacker knows the victim's recipe
     if clean_model is None:
-        clean_model = crafting_model(x, y, crafting_train_config(cfg.recipe, "indiscriminate"), progress=progress)
+        clean_model = crafting_model(x, y, victim, progress=progress)
     model, model_info = clean_model
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     txt, tyt = torch.from_numpy(test_x), torch.from_numpy(test_y)
@@ -93,9 +94,11 @@ def build_variant(source_ds, cfg: IndiscriminateConfig, clean_model=None, *, pro
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
+        # the target is bad at, and the poisons cancel, the loss the victim trains on (its label smoothing)
         target = gradpc(model, xt, yt, recipe.gradpc_radius, recipe.gradpc_steps, recipe.gradpc_lr, cfg.seed,
-                        progress, batch_size=recipe.gradpc_batch_size)
-        poisons, info = craft(target, xt, yt, xt[init], yt[init], recipe, cfg.seed, progress)
+                        progress, batch_size=recipe.gradpc_batch_size, label_smoothing=victim.label_smoothing)
+        poisons, info = craft(target, xt, yt, xt[init], yt[init], recipe, cfg.seed, progress,
+                              label_smoothing=victim.label_smoothing)
     stored = quantise(poisons)  # what the victim trains on: 8-bit pixels
     poison_png = [png_bytes(img) for img in stored.numpy()]
     poison_labels = y[init]
@@ -137,6 +140,7 @@ def build_variant(source_ds, cfg: IndiscriminateConfig, clean_model=None, *, pro
         "canceling_loss_final": info["final_loss"],
         "canceling_loss_quantised": info["final_loss_quantised"],
         "clean_grad_norm_at_target": info["clean_grad_norm"],
+        "crafting_label_smoothing": victim.label_smoothing,
     }
     return datasets.DatasetDict({"train": train, "forget": forget, "test": test}), params
 
@@ -185,6 +189,8 @@ There is no `noise` column: a poison is its stored image.
    minimise
    `0.5 * ||(N * g_clean + sum_i grad l(x_i, y_i)) / (N + n_p)||^2` over all parameters at the target (eval mode):
    `gc_epochs` Adam steps of size `gc_lr` under a cosine decay, each on the exact objective over all poisons.
+   GradPC and canceling use the victim's training loss: cross-entropy with the victim recipe's label smoothing
+   (`crafting_label_smoothing`).
 4. **Perturbation bound: none** (the paper's choice). Poisons are clipped to [0, 1] after every step and stored
    **quantised to 8 bit** (round half to even, PNG); `canceling_loss_quantised` is the objective at the stored
    pixels.

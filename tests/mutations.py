@@ -296,6 +296,12 @@ def _mutations() -> list[Mutation]:
           (Patch(INDISCRIMINATE, "sq = sum(((n_clean * c.to(g.device) + g) / total).pow(2).sum()",
                  "sq = sum((g / total).pow(2).sum()"),),
           INDISCRIMINATE_TESTS, "the canceling objective ignores the clean rows' gradient"),
+        m("indiscriminate/canceling-ignores-smoothing", "specific",
+          (Patch(INDISCRIMINATE, 'reduction="sum",\n                               label_smoothing=label_smoothing)\n'
+                 '        grads = torch.autograd.grad(loss, params, create_graph=True)\n        inner',
+                 'reduction="sum")\n        grads = torch.autograd.grad(loss, params, create_graph=True)\n        inner'),),
+          INDISCRIMINATE_TESTS, "the chunked canceling gradient differentiates plain cross-entropy, not the "
+          "victim's smoothed loss"),
         m("indiscriminate/counts-train-rows", "swap",
           (Patch(INDISCRIMINATE, 'return {"num_poisons": int(len(splits["forget"]))}',
                  'return {"num_poisons": int(len(splits["test"]))}'),),

@@ -19,6 +19,7 @@ from hf_unlearn.attacks.indiscriminate import (
     GradientCancelingRecipe,
     IndiscriminateConfig,
     canceling_loss,
+    canceling_value,
     canceling_value_and_grad,
     choose_init_rows,
     clean_gradient,
@@ -102,10 +103,10 @@ def test_gradpc_small_radius_is_exact_and_bad_arguments_fail(trained):
         gradpc(net, x, y, radius=0.0, steps=3, lr=1.0, seed=0, progress=False)
 
 
-def _full_gradient_norm(model, x, y) -> float:
+def _full_gradient_norm(model, x, y, label_smoothing: float = 0.0) -> float:
     """||grad of the mean loss over x|| at the model, computed directly (not through the attack's code)."""
     model.eval()
-    loss = F.cross_entropy(model(x), y)
+    loss = F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
     grads = torch.autograd.grad(loss, list(model.parameters()))
     return math.sqrt(sum(float(g.pow(2).sum()) for g in grads))
 
@@ -120,6 +121,32 @@ def test_canceling_loss_is_half_the_squared_norm_of_the_mean_gradient(target, tr
     assert math.isclose(float(loss.detach()), 0.5 * norm**2, rel_tol=1e-4), "the objective is 0.5 ||mean gradient||^2"
     (grad,) = torch.autograd.grad(loss, poisons)
     assert grad.abs().max() > 0, "the objective must reach the poison inputs (create_graph=True)"
+
+
+def test_canceling_uses_the_victims_label_smoothing(target, trained):
+    """The victim trains on smoothed cross-entropy, so that is the gradient the poisons must cancel: every path
+    (one chunk, several chunks, the reported value, craft) computes the smoothed objective."""
+    _, x, y = trained
+    xf = x.float() / 255
+    poisons, labels = xf[:6].clone(), y[:6]
+    both_x, both_y = torch.cat([xf, poisons]), torch.cat([y, labels])
+    smooth_cg = clean_gradient(target, x, y, chunk_size=20, label_smoothing=0.1)
+    expected = 0.5 * _full_gradient_norm(target, both_x, both_y, label_smoothing=0.1) ** 2
+    plain = 0.5 * _full_gradient_norm(target, both_x, both_y) ** 2
+    assert not math.isclose(expected, plain, rel_tol=1e-2), "smoothing must change the objective for this test"
+    one, g_one = canceling_value_and_grad(target, smooth_cg, poisons, labels, len(x), chunk_size=100,
+                                          label_smoothing=0.1)
+    many, g_many = canceling_value_and_grad(target, smooth_cg, poisons, labels, len(x), chunk_size=4,
+                                            label_smoothing=0.1)
+    assert torch.allclose(g_one, g_many, rtol=1e-4, atol=1e-4 * float(g_one.abs().max())), \
+        "the chunked gradient differentiates the smoothed objective too"
+    value = canceling_value(target, smooth_cg, poisons, labels, len(x), chunk_size=4, label_smoothing=0.1)
+    for got in (one, many, value):
+        assert math.isclose(got, expected, rel_tol=1e-4), (got, expected, plain)
+    recipe = GradientCancelingRecipe(gradpc_radius=1.0, gradpc_steps=1, gradpc_lr=1.0, gradpc_batch_size=8,
+                                     gc_epochs=1, gc_lr=1e-9, chunk_size=8)
+    _, info = craft(target, x, y, x[:6], labels, recipe, seed=0, progress=False, label_smoothing=0.1)
+    assert info["label_smoothing"] == 0.1 and math.isclose(info["initial_loss"], expected, rel_tol=1e-4)
 
 
 def test_chunked_gradient_equals_autograd(target, trained):

@@ -216,14 +216,15 @@ def mean_loss_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 # ----------------------------------------------------------------------------- step 1: GradPC target
 def gradpc(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, radius: float, steps: int, lr: float,
-           seed: int, progress: bool = True, *, batch_size: int = 64) -> torch.nn.Module:
+           seed: int, progress: bool = True, *, batch_size: int = 64, label_smoothing: float = 0.0) -> torch.nn.Module:
     """The target model: a deep copy of ``model`` moved by normalised gradient ascent on the training loss.
 
     Each step takes a batch (epochs of a permutation drawn by ``default_rng([0x6CA12, seed])``), adds
     ``lr * g / ||g||`` to the accumulated shift (the norm over all parameters together) and projects the shift
     onto the L2 ball of ``radius`` around the clean parameters, as GradPC's reference optimiser does. BatchNorm
     layers use batch statistics during the ascent (running statistics frozen) and are re-estimated at the target
-    over ``x`` at the end (see the module docstring). The target is returned in eval mode.
+    over ``x`` at the end (see the module docstring). The target is returned in eval mode. ``label_smoothing``:
+    the victim's training loss, which is what the target should be bad at and what canceling must make stationary.
     """
     from tqdm.auto import tqdm
 
@@ -249,7 +250,7 @@ def gradpc(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, radius: flo
             order, pos = rng.permutation(len(x)), 0
         rows = torch.from_numpy(order[pos : pos + batch_size])
         pos += batch_size
-        loss = F.cross_entropy(target(_pixels(x[rows], device)), y[rows].to(device))
+        loss = F.cross_entropy(target(_pixels(x[rows], device)), y[rows].to(device), label_smoothing=label_smoothing)
         grads = torch.autograd.grad(loss, params)
         norm = torch.sqrt(sum(g.pow(2).sum() for g in grads))
         if not torch.isfinite(norm) or float(norm) == 0.0:
@@ -291,7 +292,7 @@ def recalibrate_batchnorm(model: torch.nn.Module, x: torch.Tensor, batch_size: i
 
 # ----------------------------------------------------------------------------- step 2: gradient canceling
 def clean_gradient(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, chunk_size: int = 250,
-                   progress: bool = False) -> list[torch.Tensor]:
+                   progress: bool = False, label_smoothing: float = 0.0) -> list[torch.Tensor]:
     """The mean training-loss gradient over the clean rows at ``model``'s parameters (eval mode), in chunks.
 
     Summed in float64 chunk by chunk (a fixed order), returned as float32 tensors shaped like the parameters.
@@ -307,7 +308,7 @@ def clean_gradient(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, chu
     total = [torch.zeros_like(p, dtype=torch.float64) for p in params]
     for s in tqdm(range(0, len(x), chunk_size), desc="clean gradient", disable=not progress):
         loss = F.cross_entropy(model(_pixels(x[s : s + chunk_size], device)), y[s : s + chunk_size].to(device),
-                               reduction="sum")
+                               reduction="sum", label_smoothing=label_smoothing)
         for t, g in zip(total, torch.autograd.grad(loss, params)):
             t.add_(g.double())
     model.train(was_training)
@@ -321,15 +322,17 @@ def _check_clean_grad(params: Sequence[torch.Tensor], clean_grad: Sequence[torch
 
 
 def canceling_loss(target_model: torch.nn.Module, clean_grad: Sequence[torch.Tensor], poison_x: torch.Tensor,
-                   poison_y: torch.Tensor, n_clean: int) -> torch.Tensor:
+                   poison_y: torch.Tensor, n_clean: int, label_smoothing: float = 0.0) -> torch.Tensor:
     """0.5 * || (n_clean * clean_grad + sum_i grad l(x_i, y_i)) / (n_clean + n_poison) ||^2 over all parameters.
 
     The poisons' gradient is taken with ``create_graph=True``, so the result is differentiable in ``poison_x``
-    (pass it with ``requires_grad``). ``clean_grad`` is the clean rows' *mean* gradient at the same parameters.
+    (pass it with ``requires_grad``). ``clean_grad`` is the clean rows' *mean* gradient at the same parameters,
+    of the same loss (``label_smoothing``: the victim's cross-entropy).
     """
     params = _params(target_model)
     _check_clean_grad(params, clean_grad)
-    loss = F.cross_entropy(target_model(poison_x), poison_y.to(poison_x.device), reduction="sum")
+    loss = F.cross_entropy(target_model(poison_x), poison_y.to(poison_x.device), reduction="sum",
+                           label_smoothing=label_smoothing)
     grads = torch.autograd.grad(loss, params, create_graph=True)
     total = float(n_clean + len(poison_x))
     sq = sum(((n_clean * c.to(g.device) + g) / total).pow(2).sum() for c, g in zip(clean_grad, grads))
@@ -338,12 +341,12 @@ def canceling_loss(target_model: torch.nn.Module, clean_grad: Sequence[torch.Ten
 
 def _poison_gradient_sum(model: torch.nn.Module, params: Sequence[torch.Tensor], clean_grad: Sequence[torch.Tensor],
                          poison_x: torch.Tensor, poison_y: torch.Tensor, n_clean: int,
-                         chunk_size: int) -> list[torch.Tensor]:
+                         chunk_size: int, label_smoothing: float = 0.0) -> list[torch.Tensor]:
     """G = (n_clean * clean_grad + sum_i grad l(x_i, y_i)) / (n_clean + n_poison), summed in float64 by chunks."""
     summed = [n_clean * c.to(p.device).double() for c, p in zip(clean_grad, params)]
     for s in range(0, len(poison_x), chunk_size):
         loss = F.cross_entropy(model(poison_x[s : s + chunk_size]), poison_y[s : s + chunk_size].to(poison_x.device),
-                               reduction="sum")
+                               reduction="sum", label_smoothing=label_smoothing)
         for t, g in zip(summed, torch.autograd.grad(loss, params)):
             t.add_(g.double())
     total_n = float(n_clean + len(poison_x))
@@ -351,16 +354,18 @@ def _poison_gradient_sum(model: torch.nn.Module, params: Sequence[torch.Tensor],
 
 
 def canceling_value(target_model: torch.nn.Module, clean_grad: Sequence[torch.Tensor], poison_x: torch.Tensor,
-                    poison_y: torch.Tensor, n_clean: int, chunk_size: int = 250) -> float:
+                    poison_y: torch.Tensor, n_clean: int, chunk_size: int = 250, label_smoothing: float = 0.0) -> float:
     """``canceling_loss`` as a number, without the second-order graph (for reporting: about a third of the cost)."""
     params = _params(target_model)
     _check_clean_grad(params, clean_grad)
-    big_g = _poison_gradient_sum(target_model, params, clean_grad, poison_x, poison_y, n_clean, chunk_size)
+    big_g = _poison_gradient_sum(target_model, params, clean_grad, poison_x, poison_y, n_clean, chunk_size,
+                                 label_smoothing)
     return 0.5 * sum(float(g.double().pow(2).sum()) for g in big_g)
 
 
 def canceling_value_and_grad(target_model: torch.nn.Module, clean_grad: Sequence[torch.Tensor], poison_x: torch.Tensor,
-                             poison_y: torch.Tensor, n_clean: int, chunk_size: int = 250) -> tuple[float, torch.Tensor]:
+                             poison_y: torch.Tensor, n_clean: int, chunk_size: int = 250,
+                             label_smoothing: float = 0.0) -> tuple[float, torch.Tensor]:
     """``canceling_loss`` and its exact gradient in ``poison_x``, with at most ``chunk_size`` poisons per pass.
 
     One chunk: autograd through ``canceling_loss``. More: with G the averaged total gradient, the loss is
@@ -371,16 +376,18 @@ def canceling_value_and_grad(target_model: torch.nn.Module, clean_grad: Sequence
     _check_clean_grad(params, clean_grad)
     if n_poison <= chunk_size:
         x = poison_x.detach().clone().requires_grad_(True)
-        loss = canceling_loss(target_model, clean_grad, x, poison_y, n_clean)
+        loss = canceling_loss(target_model, clean_grad, x, poison_y, n_clean, label_smoothing)
         (grad,) = torch.autograd.grad(loss, x)
         return float(loss.detach()), grad
     total_n = float(n_clean + n_poison)
-    big_g = _poison_gradient_sum(target_model, params, clean_grad, poison_x, poison_y, n_clean, chunk_size)
+    big_g = _poison_gradient_sum(target_model, params, clean_grad, poison_x, poison_y, n_clean, chunk_size,
+                                 label_smoothing)
     value = 0.5 * sum(float(g.double().pow(2).sum()) for g in big_g)
     grad = torch.empty_like(poison_x)
     for s in range(0, n_poison, chunk_size):
         x = poison_x[s : s + chunk_size].detach().clone().requires_grad_(True)
-        loss = F.cross_entropy(target_model(x), poison_y[s : s + chunk_size].to(x.device), reduction="sum")
+        loss = F.cross_entropy(target_model(x), poison_y[s : s + chunk_size].to(x.device), reduction="sum",
+                               label_smoothing=label_smoothing)
         grads = torch.autograd.grad(loss, params, create_graph=True)
         inner = sum((g * G).sum() for g, G in zip(grads, big_g)) / total_n
         grad[s : s + chunk_size] = torch.autograd.grad(inner, x)[0]
@@ -388,8 +395,8 @@ def canceling_value_and_grad(target_model: torch.nn.Module, clean_grad: Sequence
 
 
 def craft(target_model: torch.nn.Module, clean_x: torch.Tensor, clean_y: torch.Tensor, init_x: torch.Tensor,
-          init_y: torch.Tensor, recipe: GradientCancelingRecipe, seed: int, progress: bool = True
-          ) -> tuple[torch.Tensor, dict[str, Any]]:
+          init_y: torch.Tensor, recipe: GradientCancelingRecipe, seed: int, progress: bool = True, *,
+          label_smoothing: float = 0.0) -> tuple[torch.Tensor, dict[str, Any]]:
     """Gradient-canceling poisons for ``target_model``: (float poisons in [0, 1] on the CPU, info).
 
     ``clean_x``/``init_x`` are images (uint8, or float pixels in [0, 1]); the poisons start at ``init_x`` with
@@ -398,6 +405,9 @@ def craft(target_model: torch.nn.Module, clean_x: torch.Tensor, clean_y: torch.T
     ``info``: ``loss_history`` (the objective before each step), ``initial_loss``, ``final_loss`` (after the last
     step), ``final_loss_quantised`` (at the poisons rounded to 8 bit, as stored), ``clean_grad_norm``
     (||clean mean gradient|| at the target).
+
+    ``label_smoothing`` is the victim's: the poisons must cancel the gradient of the loss the victim trains on
+    (with smoothing 0.1, a confidently right example still has a gradient, which plain cross-entropy ignores).
     """
     from tqdm.auto import tqdm
 
@@ -410,7 +420,7 @@ def craft(target_model: torch.nn.Module, clean_x: torch.Tensor, clean_y: torch.T
         p.grad = None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        clean_grad = clean_gradient(target_model, clean_x, clean_y, recipe.chunk_size, progress)
+        clean_grad = clean_gradient(target_model, clean_x, clean_y, recipe.chunk_size, progress, label_smoothing)
         n_clean = len(clean_x)
         poisons = _pixels(init_x, device).clone().requires_grad_(True)
         labels = init_y.to(device)
@@ -421,16 +431,18 @@ def craft(target_model: torch.nn.Module, clean_x: torch.Tensor, clean_y: torch.T
             for group in opt.param_groups:
                 group["lr"] = recipe.gc_lr * 0.5 * (1.0 + math.cos(math.pi * epoch / recipe.gc_epochs))
             value, grad = canceling_value_and_grad(target_model, clean_grad, poisons.detach(), labels, n_clean,
-                                                   recipe.chunk_size)
+                                                   recipe.chunk_size, label_smoothing)
             history.append(value)
             bar.set_postfix(loss=f"{value:.3g}")
             poisons.grad = grad
             opt.step()
             with torch.no_grad():
                 poisons.clamp_(0.0, 1.0)
-        final = canceling_value(target_model, clean_grad, poisons.detach(), labels, n_clean, recipe.chunk_size)
+        final = canceling_value(target_model, clean_grad, poisons.detach(), labels, n_clean, recipe.chunk_size,
+                                label_smoothing)
         stored = quantise(poisons).float().div_(255.0).to(device)  # the pixels a victim will train on
-        final_quantised = canceling_value(target_model, clean_grad, stored, labels, n_clean, recipe.chunk_size)
+        final_quantised = canceling_value(target_model, clean_grad, stored, labels, n_clean, recipe.chunk_size,
+                                          label_smoothing)
     target_model.train(was_training)
     info = {
         "loss_history": history,
@@ -440,6 +452,7 @@ def craft(target_model: torch.nn.Module, clean_x: torch.Tensor, clean_y: torch.T
         "clean_grad_norm": math.sqrt(sum(float(c.double().pow(2).sum()) for c in clean_grad)),
         "num_clean": int(n_clean),
         "num_poisons": int(len(init_x)),
+        "label_smoothing": float(label_smoothing),
     }
     return poisons.detach().cpu(), info
 
