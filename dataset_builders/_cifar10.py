@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import logging
 import os
+import shutil
 import tempfile
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,6 +25,8 @@ from hf_unlearn.poisons.gaussian import train_subset
 
 if TYPE_CHECKING:  # hf_unlearn.train imports torch; the builders' CLI (and `hf-unlearn --help`) must not
     from hf_unlearn.train import TrainConfig
+
+logger = logging.getLogger(__name__)
 
 TASK = "cifar10"
 SOURCE_HELP = "clean CIFAR-10: Hub id (default uoft-cs/cifar10), folder/parquet, or 'samples'"  # every CIFAR builder's
@@ -131,14 +137,95 @@ def weights_sha256(model) -> str:
     return h.hexdigest()
 
 
+CACHE_ENV = "HF_UNLEARN_CRAFTING_CACHE"
+
+
+def crafting_cache_dir() -> Path | None:
+    """Where trained crafting models are kept between builds: ``$HF_UNLEARN_CRAFTING_CACHE`` ("off" disables),
+    default ``~/.cache/hf_unlearn/crafting-models``.
+
+    Why: a crafting model costs a full training run (hours on a CPU at the CPU presets' scale), and it depends only
+    on the training images and the victim recipe. Without a cache every new build process (another seed added to a
+    repo, a build resumed after an interruption) trains it again, and training in another process is not guaranteed
+    to give the same bits, so variants built in two sittings would be crafted against two different models.
+    """
+    value = os.environ.get(CACHE_ENV)
+    if value is not None and value.strip().lower() in ("", "0", "off", "none", "false"):
+        return None
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "hf_unlearn" / "crafting-models"
+
+
+def crafting_cache_key(x_uint8: np.ndarray, y: np.ndarray, train_config: TrainConfig) -> str:
+    """sha256 of the training images, their labels and the training recipe: what the crafting model is a function
+    of (on one software stack; the torch version is part of the key, since another one may train other bits)."""
+    import torch
+
+    h = hashlib.sha256()
+    for part in (np.ascontiguousarray(x_uint8, dtype=np.uint8), np.ascontiguousarray(y, dtype=np.int64)):
+        h.update(str(part.shape).encode())
+        h.update(part.tobytes())
+    h.update(json.dumps(asdict(train_config), sort_keys=True, default=str).encode())
+    h.update(torch.__version__.encode())
+    return h.hexdigest()
+
+
+def _load_cached(folder: Path):
+    """(model, info) from a cache entry, or None when it is absent, unreadable or its weights' digest differs from
+    the one recorded at training time (a truncated or edited file is retrained, never used)."""
+    from hf_unlearn.models.resnet import ResNet18
+
+    info_path = folder / "crafting_model.json"
+    if not info_path.is_file():
+        return None
+    try:
+        info = json.loads(info_path.read_text())
+        model = ResNet18.from_pretrained(str(folder)).eval()
+    except Exception as exc:  # noqa: BLE001 - any unreadable entry is rebuilt, with the reason shown
+        logger.warning("crafting-model cache entry %s is unreadable (%s); training again", folder, exc)
+        return None
+    if weights_sha256(model) != info.get("sha256"):
+        logger.warning("crafting-model cache entry %s does not match its recorded digest; training again", folder)
+        return None
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return model, info
+
+
+def _store_cached(folder: Path, model, info: dict[str, Any]) -> None:
+    """Write the entry to a temporary sibling and rename it into place, so a reader never sees half an entry; a
+    damaged entry it replaces is first renamed aside (``_load_cached`` refused it)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp-", dir=folder.parent))
+    try:
+        model.save_pretrained(str(tmp))
+        (tmp / "crafting_model.json").write_text(json.dumps(info, indent=1, sort_keys=True, default=str))
+        if folder.exists():
+            stale = Path(tempfile.mkdtemp(prefix=folder.name + ".stale-", dir=folder.parent))
+            os.replace(folder, stale / "entry")
+            shutil.rmtree(stale, ignore_errors=True)
+        os.replace(tmp, folder)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if _load_cached(folder) is None:  # unless another build stored the same entry first, a real failure
+            raise
+
+
 def crafting_model(x_uint8: np.ndarray, y: np.ndarray, train_config: TrainConfig, *, progress: bool = True):
-    """A clean ResNet-18 trained with ``hf_unlearn.train.train`` on these images (CPU, in a temporary folder).
+    """A clean ResNet-18 trained with ``hf_unlearn.train.train`` on these images (CPU, in a temporary folder), or
+    the same model from the crafting-model cache (``crafting_cache_dir``) when an earlier build trained it.
 
     Returns (model in eval mode, info for the card: ``train_config``, ``training_cost``, ``num_train`` and the
-    weights' ``sha256``). Training is seeded by ``train_config.seed``, so a rebuild gets the same weights on the
-    same software; the card's digest shows when it did not.
+    weights' ``sha256``; the same whether trained or loaded, so the card does not depend on the cache). Training
+    is seeded by ``train_config.seed``, so a rebuild gets the same weights on the same software; the card's digest
+    shows when it did not.
     """
     import torch
+
+    cache = crafting_cache_dir()
+    entry = cache / crafting_cache_key(x_uint8, y, train_config) if cache is not None else None
+    if entry is not None and (cached := _load_cached(entry)) is not None:
+        logger.info("crafting model: loaded from the cache %s (sha256 %s)", entry, cached[1]["sha256"][:12])
+        return cached
 
     from hf_unlearn.train import RunOptions, train
     from hf_unlearn.variant import ImageSplit
@@ -160,6 +247,8 @@ def crafting_model(x_uint8: np.ndarray, y: np.ndarray, train_config: TrainConfig
         "num_train": n,
         "sha256": weights_sha256(model),
     }
+    if entry is not None:
+        _store_cached(entry, model, info)
     return model, info
 
 

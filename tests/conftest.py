@@ -9,6 +9,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# No crafting-model cache across tests (dataset_builders/_cifar10.py): a rebuild test must really retrain, and a
+# developer's ~/.cache must neither help nor hide anything. tests/test_crafting_cache.py turns it on where it tests it.
+os.environ["HF_UNLEARN_CRAFTING_CACHE"] = "off"
 
 # tests/mutations.py is a script (it runs pytest on broken copies of the package), not a test module.
 collect_ignore = ["mutations.py"]
