@@ -335,3 +335,19 @@ def test_the_imdb_benchmark_presets_load_with_text_grids():
         cfg = load_benchmark_preset(name)
         assert cfg.pipeline.task == "imdb" and cfg.tune and cfg.seeds == [0, 1, 2]
         assert all(c["lr"] <= 0.01 for c in _grid("gd", cfg)), "GD's ResNet step (0.02) took GPT-2 to chance"
+
+
+def test_the_cifar10_targeted_benchmark_preset_sets_every_budgeted_method():
+    """Untuned (no poison evidence to tune on), so every budgeted method must carry an explicit, valid setting."""
+    from hf_unlearn.benchmark import load_benchmark_preset
+    from hf_unlearn.results import REFERENCE_METHODS
+    from hf_unlearn.unlearn import build_config
+
+    cfg = load_benchmark_preset("cifar10-targeted")
+    assert cfg.pipeline.task == "cifar10" and cfg.pipeline.attack == "targeted" and not cfg.tune
+    assert cfg.budgets == [0.02, 0.04, 0.06, 0.08, 0.1] and cfg.seeds == [0, 1, 2]
+    budgeted = [m for m in cfg.methods if m not in REFERENCE_METHODS]
+    assert sorted(cfg.method_config) == sorted(budgeted)
+    for method, overrides in cfg.method_config.items():
+        built = build_config(method, overrides, yaml_path="preset")
+        assert all(getattr(built, k) == v for k, v in overrides.items())

@@ -34,9 +34,9 @@ from typing import Any
 
 import torch
 
+from hf_unlearn.results import REFERENCE_METHODS  # recorded with budget_fraction None
 from hf_unlearn.unlearn.base import Split, UnlearnResult, build_config, get_method, run_method
 
-REFERENCE_METHODS = ("none", "retrain")  # recorded with budget_fraction None
 VALIDATION_SEED = 0  # the held-out validation slice is the same for every method, seed and budget
 
 
