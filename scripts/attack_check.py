@@ -18,7 +18,9 @@ either (it is their clean model; for its own variant it is Retrain proper), the 
 exactly the clean rows every budget shares.
 
 Targeted: per target, whether the victim predicts the adversarial label, and whether the clean model does; the
-success rate over all targets with a Wilson 95% interval, and the clean model's base rate (the share of all test
+success rate over all targets with a Wilson 95% interval; the probability each gives the adversarial class, and
+on how many targets the victim moved towards it (a sign test: a graded effect that ten binary hits cannot show);
+and the clean model's base rate (the share of all test
 images of the target class it assigns to each variant's poison class, averaged over variants), which is what
 "well above the clean model's rate" is measured against. Indiscriminate: the victim's test accuracy minus the
 clean model's, per budget, with a paired 95% interval over the 10,000 shared test images
@@ -63,6 +65,26 @@ def _first_clean(models: Path, configs: list[str], clean: Path | None = None):
     return None, None
 
 
+def _class_probability(model, split, labels: np.ndarray) -> np.ndarray:
+    """Softmax probability ``model`` gives each row of ``split`` (clean inputs, eval mode) for ``labels[row]``."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        logits = model(split.inputs(torch.arange(len(split)), noisy=False))
+    model.train(was_training)
+    return torch.softmax(logits.double(), 1)[torch.arange(len(split)), torch.as_tensor(labels)].numpy()
+
+
+def sign_test_p(wins: int, n: int) -> float:
+    """One-sided exact sign test: P(Binomial(n, 1/2) >= wins), the chance of at least this many targets moving
+    towards the adversarial class if the poisons did nothing (the victim as likely to move either way)."""
+    from math import comb
+
+    return sum(comb(n, j) for j in range(wins, n + 1)) / 2**n
+
+
 def targeted(folder: Path, models: Path, clean_model: Path | None = None) -> dict:
     from hf_unlearn.attacks import predict
     from hf_unlearn.pipeline import load_splits
@@ -82,6 +104,8 @@ def targeted(folder: Path, models: Path, clean_model: Path | None = None) -> dic
         adversarial = targets.adversarial_label.numpy()
         hit = predict(victim, targets) == adversarial
         clean_hit = predict(clean, targets) == adversarial
+        p_victim = _class_probability(victim, targets, adversarial)
+        p_clean = _class_probability(clean, targets, adversarial)
         test_pred_victim, test_pred_clean = predict(victim, test), predict(clean, test)
         truth = test.y.numpy()
         same_class = truth == int(targets.y[0])
@@ -90,6 +114,8 @@ def targeted(folder: Path, models: Path, clean_model: Path | None = None) -> dic
             rows.append({
                 "config": config, "target_index": int(targets.index[t]), "poison_label": int(adversarial[t]),
                 "victim_success": bool(hit[t]), "clean_success": bool(clean_hit[t]),
+                "victim_adversarial_probability": float(p_victim[t]),
+                "clean_adversarial_probability": float(p_clean[t]),
                 "victim_test_accuracy": float((test_pred_victim == truth).mean()),
                 "clean_test_accuracy": float((test_pred_clean == truth).mean()),
             })
@@ -97,7 +123,11 @@ def targeted(folder: Path, models: Path, clean_model: Path | None = None) -> dic
     if not n:
         raise SystemExit(f"no victim (<config>-poisoned) under {models} for {folder.name}")
     k, k0 = sum(r["victim_success"] for r in rows), sum(r["clean_success"] for r in rows)
+    towards = sum(r["victim_adversarial_probability"] > r["clean_adversarial_probability"] for r in rows)
+    log_ratio = [np.log(r["victim_adversarial_probability"] / r["clean_adversarial_probability"]) for r in rows]
     return {
+        "moved_towards_adversarial": towards, "sign_test_p": sign_test_p(towards, n),
+        "median_probability_ratio": float(np.exp(np.median(log_ratio))),
         "clean_model": clean_config if clean_model else f"{clean_config}-retrain", "targets": rows, "num_targets": n,
         "success": k / n, "success_ci95": wilson_interval(k, n),
         "clean_success": k0 / n, "clean_success_ci95": wilson_interval(k0, n),
@@ -148,15 +178,20 @@ def markdown(result: dict) -> str:
         out += [
             "## Targeted (gradient matching)", "",
             f"Clean reference: `{t['clean_model']}`.", "",
-            "| variant | target (test row) | poison class | victim hits | clean model hits | victim test acc |",
-            "| --- | --- | --- | --- | --- | --- |",
+            "| variant | target (test row) | poison class | victim hits | clean model hits | P(poison class): clean -> victim "
+            "| victim test acc |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
         ]
         out += [f"| {r['config']} | {r['target_index']} | {r['poison_label']} | {'yes' if r['victim_success'] else 'no'} "
-                f"| {'yes' if r['clean_success'] else 'no'} | {r['victim_test_accuracy']:.3f} |" for r in t["targets"]]
+                f"| {'yes' if r['clean_success'] else 'no'} | {r['clean_adversarial_probability']:.3g} -> "
+                f"{r['victim_adversarial_probability']:.3g} | {r['victim_test_accuracy']:.3f} |" for r in t["targets"]]
         out += ["", f"**Success {t['success']:.2f}** ({sum(r['victim_success'] for r in t['targets'])}/{t['num_targets']} "
                 f"targets, Wilson 95% [{lo:.2f}, {hi:.2f}]); the clean model {t['clean_success']:.2f} on the same targets "
                 f"([{clo:.2f}, {chi:.2f}]); its base rate (test images of the target class it assigns to the poison "
-                f"class, mean over variants) {t['clean_base_rate']:.3f}.", ""]
+                f"class, mean over variants) {t['clean_base_rate']:.3f}. The victim gives the poison class more "
+                f"probability than the clean model on {t['moved_towards_adversarial']}/{t['num_targets']} targets "
+                f"(one-sided sign test p = {t['sign_test_p']:.3g}; median ratio {t['median_probability_ratio']:.3g}x).",
+                ""]
     if "indiscriminate" in result:
         d = result["indiscriminate"]
         out += [
