@@ -107,23 +107,28 @@ def _preset_train(name: str) -> TrainConfig:
     return load_preset(name).train
 
 
+# The victim regime each crafting recipe is for (a recipe not named after its regime says which it is).
+RECIPE_REGIME = {"paper": "paper", "cpu": "cpu", "cpunear": "cpu", "tiny": "tiny"}
+
+
 def crafting_train_config(recipe: str, attack: str | None = None) -> TrainConfig:
-    """The clean model a recipe crafts against: the victim recipe of the regime of the same name.
+    """The clean model a recipe crafts against: the victim recipe of the recipe's regime (``RECIPE_REGIME``).
 
     With ``attack``, the training section of that attack's own preset (``cifar10-<attack>`` for "cpu",
     ``cifar10-<attack>-paper`` for "paper"): the attacker knows the victim's recipe (Witches' Brew's grey-box
     setting), so the crafting model is trained as the victim will be. Without it, the Gaussian regimes'
     (``paper``; ``cpu-fidelity``). ``tiny``: a width-4 network trained one epoch, for tests only.
     """
-    if recipe == "tiny":
+    if recipe not in RECIPE_REGIME:
+        raise ValueError(f"recipe={recipe!r}: expected one of {sorted(RECIPE_REGIME)}")
+    regime = RECIPE_REGIME[recipe]
+    if regime == "tiny":
         from hf_unlearn.train import TrainConfig
 
         return TrainConfig(epochs=1, batch_size=64, lr=0.05, width=4, augment="none", seed=0, eval_batch_size=256)
-    if recipe not in ("paper", "cpu"):
-        raise ValueError(f"recipe={recipe!r}: expected one of ['paper', 'cpu', 'tiny']")
     if attack is not None:
-        return _preset_train(f"cifar10-{attack}" + ("-paper" if recipe == "paper" else ""))
-    return _preset_train("paper" if recipe == "paper" else "cpu-fidelity")
+        return _preset_train(f"cifar10-{attack}" + ("-paper" if regime == "paper" else ""))
+    return _preset_train("paper" if regime == "paper" else "cpu-fidelity")
 
 
 def weights_sha256(model) -> str:

@@ -94,3 +94,17 @@ def test_off_writes_nothing(tmp_path, monkeypatch):
     x, y = _data(n=16)
     shared.crafting_model(x, y, shared.crafting_train_config("tiny"), progress=False)
     assert not any(tmp_path.iterdir())
+
+
+def test_every_crafting_recipe_names_its_victim_regime():
+    """A recipe crafts against the victim of its regime: cpunear (a nearer GradPC target) is a CPU recipe, so its
+    crafting model is the CPU victim, the same cache entry as cpu's; an unknown recipe is refused by name."""
+    from hf_unlearn.attacks.indiscriminate import RECIPES as CANCELING
+    from hf_unlearn.attacks.targeted import RECIPES as MATCHING
+
+    assert set(CANCELING) | set(MATCHING) <= set(shared.RECIPE_REGIME)
+    assert shared.crafting_train_config("cpunear", "indiscriminate") == shared.crafting_train_config("cpu",
+                                                                                                    "indiscriminate")
+    assert shared.crafting_train_config("cpu", "indiscriminate").epochs == 12
+    with pytest.raises(ValueError, match="cpunear"):
+        shared.crafting_train_config("gpu")

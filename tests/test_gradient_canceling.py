@@ -231,7 +231,8 @@ def test_bad_configs_and_recipes_fail_clearly():
         IndiscriminateConfig(1.5, 0, 0)
     with pytest.raises(ValueError, match="gc_epochs"):
         GradientCancelingRecipe(0.5, 1, 1.0, 8, 0, 0.1)
-    assert set(RECIPES) == {"paper", "cpu", "tiny"}
+    assert set(RECIPES) == {"paper", "cpu", "cpunear", "tiny"}
+    assert RECIPES["cpunear"].gradpc_radius == 0.25, "the nearer target of the threshold experiment"
     paper = RECIPES["paper"]
     assert (paper.gc_lr, paper.gc_epochs, paper.gradpc_radius) == (0.1, 1000, 0.5), "A.1.3 and the reference"
 

@@ -102,6 +102,11 @@ RECIPES: dict[str, GradientCancelingRecipe] = {
     # CPU-sized: the same radius and steps, a tenth of the canceling epochs.
     "cpu": GradientCancelingRecipe(gradpc_radius=0.5, gradpc_steps=200, gradpc_lr=1.0, gradpc_batch_size=64,
                                    gc_epochs=100, gc_lr=0.1),
+    # CPU, towards a nearer target (radius 0.25: test accuracy 0.69 against the clean 0.73 on the cpu-fidelity model)
+    # for budgets above the canceling threshold; a deviation from the paper for the threshold experiment
+    # (docs/cifar10_attacks.md: at radius 0.5 and 1.5% the poisons cancel 4% of the gradient norm).
+    "cpunear": GradientCancelingRecipe(gradpc_radius=0.25, gradpc_steps=200, gradpc_lr=1.0, gradpc_batch_size=64,
+                                       gc_epochs=60, gc_lr=0.1),
     # Tests: a few steps of each.
     "tiny": GradientCancelingRecipe(gradpc_radius=0.5, gradpc_steps=3, gradpc_lr=1.0, gradpc_batch_size=16,
                                     gc_epochs=2, gc_lr=0.1, chunk_size=32),
