@@ -1,0 +1,35 @@
+"""scripts/targeted_unlearning_table.py: aggregation over seeds and the table's counts."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from targeted_unlearning_table import aggregate, markdown  # noqa: E402
+
+
+def _row(method, budget, seed, success, true_class, adv_acc, test):
+    return {"method": method, "budget": budget, "seed": seed, "num_targets": 1, "target_success": success,
+            "target_true_class": true_class, "adversarial_class_accuracy": adv_acc, "test_accuracy": test}
+
+
+def test_aggregate_counts_hits_and_orders_methods():
+    rows = [_row("ga", 0.1, s, 0.0, 0.0, 0.1 + s / 10, 0.64) for s in range(3)]
+    rows += [_row("retrain", None, s, 0.0, 1.0, 0.6, 0.73) for s in range(3)]
+    rows += [_row("gd", 0.02, 0, 1.0, 0.0, 0.6, 0.73), _row("gd", 0.02, 1, 0.0, 0.0, 0.6, 0.71),  # a third class
+             _row("gd", 0.02, 2, 0.0, 1.0, 0.6, 0.72)]
+    lines = aggregate(rows)
+    assert [x["method"] for x in lines] == ["retrain", "gd", "ga"], "the methods' order, references first"
+    ga = lines[-1]
+    assert (ga["n"], ga["hits"], ga["true_class_hits"], ga["targets"]) == (3, 0, 0, 3)
+    assert ga["adversarial_class_accuracy"] == pytest.approx(0.2) and ga["adversarial_class_accuracy_std"] == pytest.approx(0.1)
+    gd = lines[1]
+    assert (gd["hits"], gd["true_class_hits"], gd["targets"]) == (1, 1, 3) and gd["test_accuracy"] == pytest.approx(0.72)
+    gd_two = aggregate([r for r in rows if not (r["method"] == "gd" and r["seed"] == 2)])[1]
+    assert (gd_two["hits"], gd_two["true_class_hits"]) == (1, 0), "success and a return to the true class differ"
+    text = markdown(lines)
+    assert "| GA | 10% | 3 | 0.640 ± 0.000 | 0/3 | 0/3 | 0.200 ± 0.100 |" in text
+    assert "Retrain's adversarial-class test accuracy is 0.600" in text
