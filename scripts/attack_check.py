@@ -69,12 +69,10 @@ def _class_probability(model, split, labels: np.ndarray) -> np.ndarray:
     """Softmax probability ``model`` gives each row of ``split`` (clean inputs, eval mode) for ``labels[row]``."""
     import torch
 
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        logits = model(split.inputs(torch.arange(len(split)), noisy=False))
-    model.train(was_training)
-    return torch.softmax(logits.double(), 1)[torch.arange(len(split)), torch.as_tensor(labels)].numpy()
+    from hf_unlearn.attacks import predict_logits
+
+    probs = torch.softmax(predict_logits(model, split).double(), 1)
+    return probs[torch.arange(len(split)), torch.as_tensor(labels)].numpy()
 
 
 def sign_test_p(wins: int, n: int) -> float:

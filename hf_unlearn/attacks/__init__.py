@@ -66,10 +66,9 @@ class AttackBase:
         return f"poisoned-{getattr(task, 'name', task)}-{self.name}"
 
 
-def predict(model: Any, split: Any, batch_size: int = 256):
-    """Arg-max predictions (int64 numpy) of ``model`` on a split's clean inputs (``split.inputs(rows,
-    noisy=False)``), in eval mode, the model's train/eval state restored: what targeted attacks score."""
-    import numpy as np
+def predict_logits(model: Any, split: Any, batch_size: int = 256):
+    """Logits (a CPU tensor, one row per example) of ``model`` on a split's clean inputs (``split.inputs(rows,
+    noisy=False)``), in eval mode, the model's train/eval state restored."""
     import torch
 
     was_training = model.training
@@ -79,9 +78,17 @@ def predict(model: Any, split: Any, batch_size: int = 256):
     with torch.no_grad():
         for start in range(0, len(split), batch_size):
             rows = torch.arange(start, min(start + batch_size, len(split)))
-            out.append(model(split.inputs(rows, noisy=False).to(device)).argmax(1).cpu())
+            out.append(model(split.inputs(rows, noisy=False).to(device)).cpu())
     model.train(was_training)
-    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
+    return torch.cat(out) if out else torch.zeros(0, 0)
+
+
+def predict(model: Any, split: Any, batch_size: int = 256):
+    """Arg-max predictions (int64 numpy) of ``predict_logits``: what targeted attacks score."""
+    import numpy as np
+
+    logits = predict_logits(model, split, batch_size)
+    return logits.argmax(1).numpy() if len(logits) else np.zeros(0, dtype=np.int64)
 
 
 def as_evaluation(result: Any) -> AttackEvaluation:
