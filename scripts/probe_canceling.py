@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -31,13 +32,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gc-epochs", type=int, default=150)
     parser.add_argument("--gc-lr", type=float, default=0.1)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--labels", choices=("keep", "oppose"), default="keep",
+                        help="poison labels: the initial images' own (the builders' choice) or, per poison, the class "
+                             "whose gradient opposes the clean gradient most (attacks.indiscriminate.opposing_labels)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
 
     from dataset_builders._cifar10 import decoded_test, decoded_train
-    from hf_unlearn.attacks.indiscriminate import (choose_init_rows, craft, get_recipe, gradpc, mean_loss_accuracy,
-                                                   parameter_distance)
+    from hf_unlearn.attacks.indiscriminate import (choose_init_rows, clean_gradient, craft, get_recipe, gradpc,
+                                                   mean_loss_accuracy, opposing_labels, parameter_distance)
     from hf_unlearn.data import load_source
     from hf_unlearn.models.resnet import ResNet18
     from hf_unlearn.poisons.gaussian import num_poisons
@@ -57,11 +61,18 @@ def main(argv: list[str] | None = None) -> None:
                         batch_size=recipe.gradpc_batch_size, label_smoothing=args.label_smoothing)
         train_loss, train_acc = mean_loss_accuracy(target, xt, yt)
         _, test_acc = mean_loss_accuracy(target, txt, tyt)
-        _, info = craft(target, xt, yt, xt[init], yt[init], recipe, args.seed, progress=True,
+        labels = yt[init]
+        if args.labels == "oppose":
+            grad = clean_gradient(target, xt, yt, recipe.chunk_size, label_smoothing=args.label_smoothing)
+            labels = opposing_labels(target, grad, xt[init], recipe.chunk_size, args.label_smoothing)
+        _, info = craft(target, xt, yt, xt[init], labels, recipe, args.seed, progress=True,
                         label_smoothing=args.label_smoothing)
         history = info.pop("loss_history")
         row = {"radius": radius, "distance": parameter_distance(clean, target), "target_train_loss": train_loss,
                "target_train_acc": train_acc, "target_test_acc": test_acc, **info,
+               "labels": args.labels, "labels_changed": float((labels != yt[init]).float().mean()),
+               "cancelled": 1 - math.sqrt(2 * info["final_loss_quantised"]) / (info["clean_grad_norm"] * len(xt)
+                                                                                 / (len(xt) + len(init))),
                "loss_every_10": history[::10], "relative_drop": 1 - info["final_loss"] / info["initial_loss"],
                "seconds": time.perf_counter() - start, "recipe": asdict(recipe)}
         results.append(row)

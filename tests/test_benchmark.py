@@ -337,17 +337,26 @@ def test_the_imdb_benchmark_presets_load_with_text_grids():
         assert all(c["lr"] <= 0.01 for c in _grid("gd", cfg)), "GD's ResNet step (0.02) took GPT-2 to chance"
 
 
-def test_the_cifar10_targeted_benchmark_preset_sets_every_budgeted_method():
-    """Untuned (no poison evidence to tune on), so every budgeted method must carry an explicit, valid setting."""
+@pytest.mark.parametrize("name, attack, seeds, budgets, variants", [
+    ("cifar10-targeted", "targeted", [0, 1, 2], [0.02, 0.04, 0.06, 0.08, 0.1], None),
+    ("cifar10-targeted-targets", "targeted", [0], [0.02, 0.1], [4, 5, 6, 7]),
+    ("cifar10-indiscriminate", "indiscriminate", [0, 1, 2], [0.02, 0.04, 0.06, 0.08, 0.1], [2.0]),
+])
+def test_the_cifar10_crafted_benchmark_presets_set_every_budgeted_method(name, attack, seeds, budgets, variants):
+    """Untuned (no cheap poison evidence to tune on), so every budgeted method must carry an explicit, valid
+    setting, the same one in every crafted preset (the cpu-fidelity Gaussian selection)."""
     from hf_unlearn.benchmark import load_benchmark_preset
     from hf_unlearn.results import REFERENCE_METHODS
     from hf_unlearn.unlearn import build_config
 
-    cfg = load_benchmark_preset("cifar10-targeted")
-    assert cfg.pipeline.task == "cifar10" and cfg.pipeline.attack == "targeted" and not cfg.tune
-    assert cfg.budgets == [0.02, 0.04, 0.06, 0.08, 0.1] and cfg.seeds == [0, 1, 2]
+    cfg = load_benchmark_preset(name)
+    assert cfg.pipeline.task == "cifar10" and cfg.pipeline.attack == attack and not cfg.tune
+    assert cfg.budgets == budgets and cfg.seeds == seeds
+    if variants is not None:  # the targets' seeds, or the poison budgets
+        assert [getattr(v, "seed" if attack == "targeted" else "budget") for v in cfg.variants] == variants
     budgeted = [m for m in cfg.methods if m not in REFERENCE_METHODS]
-    assert sorted(cfg.method_config) == sorted(budgeted)
+    assert sorted(cfg.method_config) == sorted(budgeted) and len(budgeted) == 8
+    assert cfg.method_config == load_benchmark_preset("cifar10-targeted").method_config
     for method, overrides in cfg.method_config.items():
         built = build_config(method, overrides, yaml_path="preset")
         assert all(getattr(built, k) == v for k, v in overrides.items())

@@ -26,6 +26,7 @@ from hf_unlearn.attacks.indiscriminate import (
     craft,
     gradpc,
     mean_loss_accuracy,
+    opposing_labels,
     parameter_distance,
     quantise,
 )
@@ -186,6 +187,30 @@ def test_crafting_cancels_the_gradient_at_the_target(target, trained):
     stored = quantise(poisons)
     assert stored.dtype == torch.uint8
     assert float((stored.float() / 255 - poisons).abs().max()) <= 0.5 / 255 + 1e-7, "8-bit rounding, no more"
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_opposing_labels_pick_the_class_whose_gradient_most_opposes_the_clean_one(target, trained, smoothing):
+    """Checked against the definition: for every image and class, the inner product of the parameter gradient of
+    l(x, c) with the clean gradient, by autograd (not the forward-mode shortcut the function uses)."""
+    _, x, y = trained
+    cg = clean_gradient(target, x, y, chunk_size=20, label_smoothing=smoothing)
+    images = x[:12]
+    got = opposing_labels(target, cg, images, chunk_size=5, label_smoothing=smoothing)
+    target.eval()
+    params = [p for p in target.parameters() if p.requires_grad]
+    inner = torch.empty(len(images), 10)
+    for i in range(len(images)):
+        for c in range(10):
+            loss = F.cross_entropy(target(images[i : i + 1].float() / 255), torch.tensor([c]),
+                                   label_smoothing=smoothing)
+            inner[i, c] = sum((g * q).sum() for g, q in zip(torch.autograd.grad(loss, params), cg))
+    assert torch.equal(got, inner.argmin(1)), (got, inner.argmin(1))
+    kept = inner.gather(1, y[:12, None])
+    assert bool((inner.gather(1, got[:, None]) < kept).any()), "some image gets a more opposing label than its own"
+    assert not torch.equal(got, y[:12]), "at a GradPC target the opposing label is not just the true one"
+    with pytest.raises(ValueError, match="clean_grad"):
+        opposing_labels(target, cg[:-1], images)
 
 
 def test_quantise_clips_and_rounds():

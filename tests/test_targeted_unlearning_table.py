@@ -33,3 +33,30 @@ def test_aggregate_counts_hits_and_orders_methods():
     text = markdown(lines)
     assert "| GA | 10% | 3 | 0.640 ± 0.000 | 0/3 | 0/3 | 0.200 ± 0.100 |" in text
     assert "Retrain's adversarial-class test accuracy is 0.600" in text
+
+
+def test_across_targets_counts_each_target_once():
+    from targeted_unlearning_table import across_targets, across_targets_markdown
+
+    from hf_unlearn.stats import wilson_interval
+
+    def row(variant, method, budget, seed, success, test=0.7):
+        return {**_row(method, budget, seed, success, 0.0, 0.5, test), "variant": variant}
+
+    # target a: three seeds, poisoned on seed 0 only; targets b and c: seed 0 (and b seed 1), both poisoned
+    rows = [row("a", "gd", 0.1, 0, 1.0), row("a", "gd", 0.1, 1, 0.0), row("a", "gd", 0.1, 2, 0.0),
+            row("b", "gd", 0.1, 1, 0.0), row("b", "gd", 0.1, 0, 1.0), row("c", "gd", 0.1, 0, 0.0, test=0.4),
+            row("a", "retrain", None, 0, 0.0)]  # one target only: no rate across targets
+    lines = across_targets(rows)
+    assert [x["method"] for x in lines] == ["gd"]
+    gd = lines[0]
+    assert (gd["seed"], gd["targets"], gd["hits"]) == (0, 3, 2), "one record per target, the common seed"
+    assert (gd["ci_low"], gd["ci_high"]) == pytest.approx(wilson_interval(2, 3))
+    assert gd["test_accuracy"] == pytest.approx(0.6)
+    # targets a and b without b's seed 0: their common seed is 1, where neither is poisoned
+    a_b1 = across_targets([r for r in rows if r["variant"] != "c" and not (r["variant"] == "b" and r["seed"] == 0)])
+    assert (a_b1[0]["seed"], a_b1[0]["hits"], a_b1[0]["targets"]) == (1, 0, 2)
+    # no seed every target has: no line rather than a mixed one
+    assert across_targets([r for r in rows if not (r["variant"] == "b" and r["seed"] == 0)]) == []
+    assert "| GD | 10% | 3 | 2/3 |" in across_targets_markdown(lines)
+    assert across_targets(rows, min_targets=4) == []

@@ -320,6 +320,40 @@ def clean_gradient(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, chu
     return [(t / len(x)).float() for t in total]
 
 
+@torch.no_grad()
+def opposing_labels(target_model: torch.nn.Module, clean_grad: Sequence[torch.Tensor], x: torch.Tensor,
+                    chunk_size: int = 250, label_smoothing: float = 0.0) -> torch.Tensor:
+    """For each image, the label whose loss gradient at the target points most against ``clean_grad``.
+
+    Why: a poison can cancel the clean gradient only with a gradient of its own that opposes it, and a poison
+    that the target already classifies right (its kept label) has almost none. The inner product of
+    grad_theta l(x, c) with the clean gradient G is the loss's directional derivative along G, which for
+    (smoothed) cross-entropy is (softmax(z) - q_c) . dz, with dz the logits' derivative along G (one
+    forward-mode pass, whatever the number of classes); it is most negative for c = argmax_c dz_c, the class whose
+    logit grows fastest when the parameters move up the clean loss. Eval mode, as canceling runs.
+    """
+    from torch.func import functional_call, jvp
+
+    params = dict((n, p) for n, p in target_model.named_parameters() if p.requires_grad)
+    _check_clean_grad(list(params.values()), clean_grad)
+    buffers = dict(target_model.named_buffers())
+    was_training = target_model.training
+    target_model.eval()
+    device = next(target_model.parameters()).device
+    tangents = {n: c.to(device).to(p.dtype) for (n, p), c in zip(params.items(), clean_grad)}
+    labels = []
+    for s in range(0, len(x), chunk_size):
+        xs = _pixels(x[s : s + chunk_size], device)
+
+        def logits(p: dict[str, torch.Tensor]) -> torch.Tensor:
+            return functional_call(target_model, (p, buffers), (xs,))
+
+        _, dz = jvp(logits, (params,), (tangents,))
+        labels.append(dz.argmax(1).cpu())
+    target_model.train(was_training)
+    return torch.cat(labels) if labels else torch.zeros(0, dtype=torch.int64)
+
+
 def _check_clean_grad(params: Sequence[torch.Tensor], clean_grad: Sequence[torch.Tensor]) -> None:
     if len(clean_grad) != len(params) or any(c.shape != p.shape for c, p in zip(clean_grad, params)):
         raise ValueError("clean_grad must hold one tensor per trainable parameter of the target model, shaped "
