@@ -22,7 +22,9 @@ Choices (each also written into the dataset card):
   only clipped to [0, 1] after each step (they are images) and finally quantised to 8 bit (stored as PNG).
 - **Initialisation**: ``n_p`` clean training images chosen by the seed, *with their labels kept*: the reference
   (``watml/plim``, ``GC/*.py``) initialises poisons from training samples and never changes their labels, and
-  the canceling objective is optimised over inputs only.
+  the canceling objective is optimised over inputs only. ``opposing_labels`` (the class whose gradient opposes
+  the clean gradient most) is there for the probe (``scripts/probe_canceling.py --labels oppose``); at CPU scale
+  it cancelled no more than the kept labels (docs/cifar10_attacks.md), so no recipe uses it.
 - **Optimiser**: Adam with step size 0.1 (the paper's "step size 0.1", A.1.3) under a cosine decay over the
   epochs (the reference's ``adjust_learning_rate``); one epoch is one step on the exact full-poison-set objective
   (the reference's MNIST scripts take the whole poison set as one batch). Adam rather than the reference's plain
