@@ -302,6 +302,10 @@ def _mutations() -> list[Mutation]:
                  'reduction="sum")\n        grads = torch.autograd.grad(loss, params, create_graph=True)\n        inner'),),
           INDISCRIMINATE_TESTS, "the chunked canceling gradient differentiates plain cross-entropy, not the "
           "victim's smoothed loss"),
+        m("indiscriminate/opposing-labels-flipped", "sign",
+          (Patch(INDISCRIMINATE, "labels.append(dz.argmax(1).cpu())", "labels.append(dz.argmin(1).cpu())"),),
+          INDISCRIMINATE_TESTS, "the probe's opposing labels pick the class whose gradient agrees most with the "
+          "clean gradient"),
         m("indiscriminate/counts-train-rows", "swap",
           (Patch(INDISCRIMINATE, 'return {"num_poisons": int(len(splits["forget"]))}',
                  'return {"num_poisons": int(len(splits["test"]))}'),),
