@@ -202,7 +202,8 @@ def main(argv: list[str] | None = None) -> None:
         (args.out / "targeted_unlearning.md").write_text(text)
         (args.out / "targeted_unlearning.json").write_text(
             json.dumps({"models": rows, "table": lines, "across_targets": rates}, indent=1) + "\n")
-        plot_across_targets(rates, args.out / "across_targets.png")
+        if rates:  # one target only: no rate across targets to draw
+            plot_across_targets(rates, args.out / "across_targets.png")
 
 
 if __name__ == "__main__":
