@@ -106,20 +106,47 @@ class BenchmarkConfig:
             raise ValueError(f"validation_fraction={self.validation_fraction!r}: a fraction in (0, 1), e.g. 0.05")
 
 
-_PRESET_KEYS = ("pipeline", "set", "methods", "seeds", "budgets", "variants", "method_config", "tune", "tune_at_budget",
-                "tune_seed", "validation_fraction", "grids")
+_PRESET_KEYS = ("pipeline", "set", "methods", "seeds", "budgets", "variants", "method_config", "method_config_from",
+                "tune", "tune_at_budget", "tune_seed", "validation_fraction", "grids")
 
 
-def load_benchmark_preset(name_or_path: str | os.PathLike) -> BenchmarkConfig:
-    """``cpu`` -> ``configs/benchmark_cpu.yaml``, or a YAML path. Keys: pipeline (a pipeline preset
-    name/path), set (its ``section.key=value`` overrides), methods, seeds, budgets, variants, method_config,
-    tune, tune_at_budget, tune_seed, validation_fraction, grids (per-method tuning grids for this preset)."""
+def _preset_path(name_or_path: str | os.PathLike) -> Path:
     path = Path(name_or_path)
     if not path.suffix:
         path = PRESETS_DIR / f"benchmark_{name_or_path}.yaml"
     if not path.exists():
         known = sorted(p.stem.removeprefix("benchmark_") for p in PRESETS_DIR.glob("benchmark_*.yaml"))
         raise FileNotFoundError(f"no benchmark preset {str(name_or_path)!r}; known presets: {known} (or pass a YAML path)")
+    return path
+
+
+def _method_config(data: Mapping[str, Any], path: Path, seen: tuple[Path, ...]) -> dict[str, dict[str, Any]]:
+    """The preset's per-method settings, on top of those of the preset ``method_config_from`` names.
+
+    Why: presets that run the same methods on different variants must share one setting per method (the crafted
+    CIFAR-10 presets all use the cpu-fidelity selection); naming the source keeps the settings in one file instead
+    of copies a reader has to compare. A preset's own ``method_config`` overrides the inherited one key by key.
+    """
+    own = {k: dict(v or {}) for k, v in (data.get("method_config") or {}).items()}
+    source = data.get("method_config_from")
+    if source is None:
+        return own
+    src_path = _preset_path(source)
+    if src_path.resolve() in seen:
+        chain = " -> ".join(p.name for p in (*seen, src_path.resolve()))
+        raise ValueError(f"{path.name}: method_config_from forms a cycle ({chain}); point it at a preset that "
+                         "sets method_config itself")
+    src_data = yaml.safe_load(src_path.read_text()) or {}
+    inherited = _method_config(src_data, src_path, (*seen, src_path.resolve()))
+    return {m: {**inherited.get(m, {}), **own.get(m, {})} for m in {**inherited, **own}}
+
+
+def load_benchmark_preset(name_or_path: str | os.PathLike) -> BenchmarkConfig:
+    """``cpu`` -> ``configs/benchmark_cpu.yaml``, or a YAML path. Keys: pipeline (a pipeline preset
+    name/path), set (its ``section.key=value`` overrides), methods, seeds, budgets, variants, method_config,
+    method_config_from (another preset whose method_config this one starts from), tune, tune_at_budget,
+    tune_seed, validation_fraction, grids (per-method tuning grids for this preset)."""
+    path = _preset_path(name_or_path)
     data = yaml.safe_load(path.read_text()) or {}
     unknown = sorted(set(data) - set(_PRESET_KEYS))
     if unknown:
@@ -133,7 +160,7 @@ def load_benchmark_preset(name_or_path: str | os.PathLike) -> BenchmarkConfig:
         seeds=[int(s) for s in data.get("seeds", [0])],
         budgets=[float(b) for b in data.get("budgets", [0.1])],
         variants=variants,
-        method_config={k: dict(v or {}) for k, v in (data.get("method_config") or {}).items()},
+        method_config=_method_config(data, path, (path.resolve(),)),
         tune=bool(data.get("tune", False)),
         tune_at_budget=None if data.get("tune_at_budget") is None else float(data["tune_at_budget"]),
         tune_seed=None if data.get("tune_seed") is None else int(data["tune_seed"]),

@@ -61,12 +61,12 @@ def main(argv: list[str] | None = None) -> None:
                         batch_size=recipe.gradpc_batch_size, label_smoothing=args.label_smoothing)
         train_loss, train_acc = mean_loss_accuracy(target, xt, yt)
         _, test_acc = mean_loss_accuracy(target, txt, tyt)
-        labels = yt[init]
+        labels, grad = yt[init], None
         if args.labels == "oppose":
             grad = clean_gradient(target, xt, yt, recipe.chunk_size, label_smoothing=args.label_smoothing)
             labels = opposing_labels(target, grad, xt[init], recipe.chunk_size, args.label_smoothing)
         _, info = craft(target, xt, yt, xt[init], labels, recipe, args.seed, progress=True,
-                        label_smoothing=args.label_smoothing)
+                        label_smoothing=args.label_smoothing, clean_grad=grad)
         history = info.pop("loss_history")
         row = {"radius": radius, "distance": parameter_distance(clean, target), "target_train_loss": train_loss,
                "target_train_acc": train_acc, "target_test_acc": test_acc, **info,

@@ -51,6 +51,12 @@ def _method_budget_order(item: tuple) -> tuple:
     return list(NAMES).index(method), budget or 0
 
 
+def _hits(records: list[dict], key: str = "target_success") -> tuple[int, int]:
+    """(targets hit, targets) over records, each a rate ``key`` over its ``num_targets`` targets (1 if absent)."""
+    hits = int(round(sum(r[key] * r.get("num_targets", 1) for r in records)))
+    return hits, int(sum(r.get("num_targets", 1) for r in records))
+
+
 def aggregate(rows: list[dict]) -> list[dict]:
     """One line per (method, budget): seeds, means and standard deviations, in the methods' order."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -63,9 +69,8 @@ def aggregate(rows: list[dict]) -> list[dict]:
             values = np.array([r[key] for r in rs], dtype=float)
             line[key] = float(values.mean())
             line[key + "_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-        line["hits"] = int(round(sum(r["target_success"] * r.get("num_targets", 1) for r in rs)))
-        line["true_class_hits"] = int(round(sum(r["target_true_class"] * r.get("num_targets", 1) for r in rs)))
-        line["targets"] = int(sum(r.get("num_targets", 1) for r in rs))
+        line["hits"], line["targets"] = _hits(rs)
+        line["true_class_hits"], _ = _hits(rs, "target_true_class")
         out.append(line)
     return out
 
@@ -90,8 +95,7 @@ def across_targets(rows: list[dict], min_targets: int = 2) -> list[dict]:
             continue
         seed = min(common)
         picked = [by_variant[v][seed] for v in sorted(by_variant)]
-        hits = int(round(sum(r["target_success"] * r.get("num_targets", 1) for r in picked)))
-        n = int(sum(r.get("num_targets", 1) for r in picked))
+        hits, n = _hits(picked)
         low, high = wilson_interval(hits, n)
         out.append({"method": method, "budget": budget, "seed": seed, "targets": n, "hits": hits, "rate": hits / n,
                     "ci_low": low, "ci_high": high,

@@ -105,6 +105,33 @@ def test_preset_errors_name_the_problem(tmp_path):
         load_benchmark_preset(bad)
 
 
+
+def test_method_config_from_inherits_and_merges_key_by_key(tmp_path):
+    """A preset starts from another preset's method settings; its own keys win, the rest are kept."""
+    base = tmp_path / "base.yaml"
+    base.write_text("pipeline: demo\nmethods: [gd, ga]\nmethod_config: {gd: {lr: 0.02, momentum: 0.5}, ga: {lr: 1.0e-5}}\n")
+    child = tmp_path / "child.yaml"
+    child.write_text(f"pipeline: demo\nmethods: [gd, ga, scrub]\nmethod_config_from: {base}\n"
+                     "method_config: {gd: {lr: 0.01}, scrub: {max_epochs: 1}}\n")
+    cfg = load_benchmark_preset(child)
+    assert cfg.method_config == {"gd": {"lr": 0.01, "momentum": 0.5}, "ga": {"lr": 1.0e-5}, "scrub": {"max_epochs": 1}}
+    assert load_benchmark_preset(base).method_config == {"gd": {"lr": 0.02, "momentum": 0.5}, "ga": {"lr": 1.0e-5}}
+
+
+def test_method_config_from_errors_name_the_problem(tmp_path):
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(f"pipeline: demo\nmethod_config_from: {b}\n")
+    b.write_text(f"pipeline: demo\nmethod_config_from: {a}\n")
+    with pytest.raises(ValueError, match="cycle"):
+        load_benchmark_preset(a)
+    a.write_text("pipeline: demo\nmethod_config_from: no-such-preset\n")
+    with pytest.raises(FileNotFoundError, match="known presets"):
+        load_benchmark_preset(a)
+    a.write_text(f"pipeline: demo\nmethod_config_from: {b}\n")
+    b.write_text("pipeline: demo\nmethod_config: {gd: {lrr: 1}}\n")
+    with pytest.raises(ValueError, match="valid keys"):
+        load_benchmark_preset(a)  # an inherited bad key fails like an own one
+
 def test_select_setting_follows_the_declared_rule():
     from hf_unlearn.benchmark import select_setting
 

@@ -189,6 +189,24 @@ def test_crafting_cancels_the_gradient_at_the_target(target, trained):
     assert float((stored.float() / 255 - poisons).abs().max()) <= 0.5 / 255 + 1e-7, "8-bit rounding, no more"
 
 
+
+def test_craft_takes_a_precomputed_clean_gradient(target, trained):
+    """Passing the clean gradient (the probe computes it first for opposing_labels) gives the same poisons; it is
+    used, not ignored (a different one gives different poisons), and a mis-shaped one fails clearly."""
+    _, x, y = trained
+    rows = torch.from_numpy(choose_init_rows(len(x), 8, seed=0))
+    recipe = GradientCancelingRecipe(gradpc_radius=1.0, gradpc_steps=1, gradpc_lr=1.0, gradpc_batch_size=8,
+                                     gc_epochs=3, gc_lr=0.1, chunk_size=8)
+    own, info = craft(target, x, y, x[rows], y[rows], recipe, seed=0, progress=False)
+    grad = clean_gradient(target, x, y, recipe.chunk_size)
+    given, info_given = craft(target, x, y, x[rows], y[rows], recipe, seed=0, progress=False, clean_grad=grad)
+    assert torch.equal(own, given) and info_given["clean_grad_norm"] == info["clean_grad_norm"]
+    halved, _ = craft(target, x, y, x[rows], y[rows], recipe, seed=0, progress=False,
+                      clean_grad=[g / 2 for g in grad])
+    assert not torch.equal(own, halved)
+    with pytest.raises(ValueError, match="one tensor per trainable parameter"):
+        craft(target, x, y, x[rows], y[rows], recipe, seed=0, progress=False, clean_grad=grad[:-1])
+
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 def test_opposing_labels_pick_the_class_whose_gradient_most_opposes_the_clean_one(target, trained, smoothing):
     """Checked against the definition: for every image and class, the inner product of the parameter gradient of

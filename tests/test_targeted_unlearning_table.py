@@ -60,3 +60,11 @@ def test_across_targets_counts_each_target_once():
     assert across_targets([r for r in rows if not (r["variant"] == "b" and r["seed"] == 0)]) == []
     assert "| GD | 10% | 3 | 2/3 |" in across_targets_markdown(lines)
     assert across_targets(rows, min_targets=4) == []
+
+
+def test_a_record_over_several_targets_counts_each_of_them():
+    """A variant with 4 targets of which the model hits 3 is 3 hits of 4, not 0.75 of one target."""
+    many = {**_row("gd", 0.1, 0, 0.75, 0.25, 0.5, 0.7), "num_targets": 4}
+    one = _row("gd", 0.1, 1, 1.0, 0.0, 0.5, 0.7)
+    (line,) = aggregate([many, one])
+    assert (line["hits"], line["true_class_hits"], line["targets"]) == (4, 1, 5)

@@ -437,7 +437,8 @@ def canceling_value_and_grad(target_model: torch.nn.Module, clean_grad: Sequence
 
 def craft(target_model: torch.nn.Module, clean_x: torch.Tensor, clean_y: torch.Tensor, init_x: torch.Tensor,
           init_y: torch.Tensor, recipe: GradientCancelingRecipe, seed: int, progress: bool = True, *,
-          label_smoothing: float = 0.0) -> tuple[torch.Tensor, dict[str, Any]]:
+          label_smoothing: float = 0.0,
+          clean_grad: Sequence[torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
     """Gradient-canceling poisons for ``target_model``: (float poisons in [0, 1] on the CPU, info).
 
     ``clean_x``/``init_x`` are images (uint8, or float pixels in [0, 1]); the poisons start at ``init_x`` with
@@ -449,6 +450,8 @@ def craft(target_model: torch.nn.Module, clean_x: torch.Tensor, clean_y: torch.T
 
     ``label_smoothing`` is the victim's: the poisons must cancel the gradient of the loss the victim trains on
     (with smoothing 0.1, a confidently right example still has a gradient, which plain cross-entropy ignores).
+    ``clean_grad``: the clean rows' mean gradient at ``target_model`` if the caller has it already (``clean_gradient``
+    with the same rows and smoothing; choosing ``opposing_labels`` needs it first), which saves one pass.
     """
     from tqdm.auto import tqdm
 
@@ -461,7 +464,11 @@ def craft(target_model: torch.nn.Module, clean_x: torch.Tensor, clean_y: torch.T
         p.grad = None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        clean_grad = clean_gradient(target_model, clean_x, clean_y, recipe.chunk_size, progress, label_smoothing)
+        if clean_grad is None:
+            clean_grad = clean_gradient(target_model, clean_x, clean_y, recipe.chunk_size, progress, label_smoothing)
+        else:
+            _check_clean_grad(_params(target_model), clean_grad)
+            clean_grad = [c.to(device) for c in clean_grad]
         n_clean = len(clean_x)
         poisons = _pixels(init_x, device).clone().requires_grad_(True)
         labels = init_y.to(device)
