@@ -120,23 +120,44 @@ def _preset_path(name_or_path: str | os.PathLike) -> Path:
     return path
 
 
+def _check_preset_keys(data: Mapping[str, Any], path: Path) -> None:
+    unknown = sorted(set(data) - set(_PRESET_KEYS))
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in {path.name}; valid keys: {list(_PRESET_KEYS)}")
+
+
 def _method_config(data: Mapping[str, Any], path: Path, seen: tuple[Path, ...]) -> dict[str, dict[str, Any]]:
     """The preset's per-method settings, on top of those of the preset ``method_config_from`` names.
 
     Why: presets that run the same methods on different variants must share one setting per method (the crafted
     CIFAR-10 presets all use the cpu-fidelity selection); naming the source keeps the settings in one file instead
     of copies a reader has to compare. A preset's own ``method_config`` overrides the inherited one key by key.
+    A relative YAML path is read from the referencing preset's folder, as a preset's author would expect.
     """
     own = {k: dict(v or {}) for k, v in (data.get("method_config") or {}).items()}
     source = data.get("method_config_from")
     if source is None:
         return own
-    src_path = _preset_path(source)
+    where = f"{path.name}: method_config_from {source!r}"
+    src = Path(str(source))
+    if src.suffix and not src.is_absolute():
+        src = path.parent / src
+    try:
+        src_path = _preset_path(src if src.suffix else str(source))
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{where}: {err}") from None
     if src_path.resolve() in seen:
         chain = " -> ".join(p.name for p in (*seen, src_path.resolve()))
-        raise ValueError(f"{path.name}: method_config_from forms a cycle ({chain}); point it at a preset that "
-                         "sets method_config itself")
+        raise ValueError(f"{where} forms a cycle ({chain}); point it at a preset that sets method_config itself")
     src_data = yaml.safe_load(src_path.read_text()) or {}
+    try:
+        _check_preset_keys(src_data, src_path)
+        from hf_unlearn.unlearn import build_config
+
+        for method, over in (src_data.get("method_config") or {}).items():
+            build_config(method, dict(over or {}))  # a bad inherited setting names the file it is in
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
     inherited = _method_config(src_data, src_path, (*seen, src_path.resolve()))
     return {m: {**inherited.get(m, {}), **own.get(m, {})} for m in {**inherited, **own}}
 
@@ -148,9 +169,7 @@ def load_benchmark_preset(name_or_path: str | os.PathLike) -> BenchmarkConfig:
     tune_seed, validation_fraction, grids (per-method tuning grids for this preset)."""
     path = _preset_path(name_or_path)
     data = yaml.safe_load(path.read_text()) or {}
-    unknown = sorted(set(data) - set(_PRESET_KEYS))
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in {path.name}; valid keys: {list(_PRESET_KEYS)}")
+    _check_preset_keys(data, path)
     pipeline = apply_overrides(load_preset(data.get("pipeline", "demo")), list(data.get("set") or []))
     base = dataclasses.asdict(pipeline.poison)
     variants = [from_dict(type(pipeline.poison), {**base, **v}, f"{path.name}: variants") for v in data.get("variants") or []]

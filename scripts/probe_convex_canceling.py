@@ -3,14 +3,15 @@
 The ResNet probes (``scripts/probe_canceling.py``) found that the poisons cannot cancel enough of the clean
 gradient at a GradPC target. This probe removes both excuses that a deep victim leaves open (too little capacity,
 a non-convex landscape that training may not follow): the victim is L2-regularised softmax regression on
-CIFAR-10 pixels, trained to its unique optimum with full-batch L-BFGS, and the canceling objective includes the
+CIFAR-10 pixels, trained towards its unique optimum with full-batch L-BFGS, and the canceling objective includes the
 weight-decay term, so that an exact cancellation makes the target *the* optimum of the poisoned training loss.
 Each run reports how far the canceling loss falls, where the victim trained on clean + poisons lands (its distance
 to the target and to the clean model) and its test accuracy against the clean model's, with a paired interval.
 
 For a mu-strongly convex loss (mu = the weight decay) a point whose gradient has norm g lies within g / mu of the
-optimum, so canceling must bring the residual well below ``mu * radius`` before the victim is pulled to the target;
-the output's ``residual_bound`` column is that g / mu.
+optimum: a residual well below ``mu * radius`` guarantees the victim lands within the radius of the target. The
+output's ``residual_bound`` is that g / mu; ``victim_gradient_norm / mu`` likewise bounds the victim's own
+optimisation error.
 
     python scripts/probe_convex_canceling.py --source ../shared/data/cifar10 --max-train-rows 20000 \
         --radius 0.05 --budget 10 --weight-decay 0.01 --gc-epochs 1000 --out probe.json
@@ -45,11 +46,15 @@ class SoftmaxRegression(nn.Module):
         return self.linear(((x - self.mean) / self.std).flatten(1))
 
 
-def fit(x: torch.Tensor, y: torch.Tensor, weight_decay: float, iters: int) -> tuple[SoftmaxRegression, float]:
-    """The regularised optimum from zero (L-BFGS, strong Wolfe); returns the model and its final gradient norm."""
+def fit(x: torch.Tensor, y: torch.Tensor, weight_decay: float, iters: int,
+        init_seed: int | None = None) -> tuple[SoftmaxRegression, float]:
+    """The regularised optimum (L-BFGS, strong Wolfe) from zero, or from a seeded random start; returns the model
+    and its final gradient norm g, which places it within g / weight_decay of the optimum."""
     model = SoftmaxRegression()
-    for p in model.parameters():
-        nn.init.zeros_(p)
+    gen = None if init_seed is None else torch.Generator().manual_seed(init_seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.zeros_like(p) if gen is None else 0.01 * torch.randn(p.shape, generator=gen))
     opt = torch.optim.LBFGS(model.parameters(), lr=1, max_iter=iters, history_size=20, tolerance_grad=1e-9,
                             tolerance_change=1e-12, line_search_fn="strong_wolfe")
 
@@ -74,8 +79,9 @@ def regularised_clean_gradient(target: nn.Module, x: torch.Tensor, y: torch.Tens
     """
     from hf_unlearn.attacks.indiscriminate import clean_gradient
 
+    params = [p for p in target.parameters() if p.requires_grad]  # the ones clean_gradient returns, in order
     return [g + weight_decay * p.detach() * n_total / len(x)
-            for g, p in zip(clean_gradient(target, x, y, chunk_size), target.parameters())]
+            for g, p in zip(clean_gradient(target, x, y, chunk_size), params)]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -105,7 +105,6 @@ def test_preset_errors_name_the_problem(tmp_path):
         load_benchmark_preset(bad)
 
 
-
 def test_method_config_from_inherits_and_merges_key_by_key(tmp_path):
     """A preset starts from another preset's method settings; its own keys win, the rest are kept."""
     base = tmp_path / "base.yaml"
@@ -124,13 +123,26 @@ def test_method_config_from_errors_name_the_problem(tmp_path):
     b.write_text(f"pipeline: demo\nmethod_config_from: {a}\n")
     with pytest.raises(ValueError, match="cycle"):
         load_benchmark_preset(a)
-    a.write_text("pipeline: demo\nmethod_config_from: no-such-preset\n")
-    with pytest.raises(FileNotFoundError, match="known presets"):
-        load_benchmark_preset(a)
     a.write_text(f"pipeline: demo\nmethod_config_from: {b}\n")
     b.write_text("pipeline: demo\nmethod_config: {gd: {lrr: 1}}\n")
-    with pytest.raises(ValueError, match="valid keys"):
-        load_benchmark_preset(a)  # an inherited bad key fails like an own one
+    with pytest.raises(ValueError, match=r"a\.yaml: method_config_from .*b\.yaml.*valid keys"):
+        load_benchmark_preset(a)  # an inherited bad key fails like an own one, naming where it came from
+    b.write_text("pipeline: demo\nmethod_confg: {gd: {lr: 1}}\n")
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['method_confg'\] in b\.yaml"):
+        load_benchmark_preset(a)  # a typo in the source is not silently an empty inheritance
+    a.write_text("pipeline: demo\nmethod_config_from: no-such-preset\n")
+    with pytest.raises(FileNotFoundError, match=r"a\.yaml: method_config_from 'no-such-preset'.*known presets"):
+        load_benchmark_preset(a)
+
+
+def test_method_config_from_reads_a_relative_path_from_the_presets_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    (folder / "base.yaml").write_text("pipeline: demo\nmethod_config: {gd: {lr: 0.02}}\n")
+    (folder / "child.yaml").write_text("pipeline: demo\nmethods: [gd]\nmethod_config_from: base.yaml\n")
+    monkeypatch.chdir(tmp_path)  # not the presets' folder: a cwd-relative lookup would miss base.yaml
+    assert load_benchmark_preset(folder / "child.yaml").method_config == {"gd": {"lr": 0.02}}
+
 
 def test_select_setting_follows_the_declared_rule():
     from hf_unlearn.benchmark import select_setting

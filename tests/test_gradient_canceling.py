@@ -189,7 +189,6 @@ def test_crafting_cancels_the_gradient_at_the_target(target, trained):
     assert float((stored.float() / 255 - poisons).abs().max()) <= 0.5 / 255 + 1e-7, "8-bit rounding, no more"
 
 
-
 def test_craft_takes_a_precomputed_clean_gradient(target, trained):
     """Passing the clean gradient (the probe computes it first for opposing_labels) gives the same poisons; it is
     used, not ignored (a different one gives different poisons), and a mis-shaped one fails clearly."""
@@ -206,6 +205,7 @@ def test_craft_takes_a_precomputed_clean_gradient(target, trained):
     assert not torch.equal(own, halved)
     with pytest.raises(ValueError, match="one tensor per trainable parameter"):
         craft(target, x, y, x[rows], y[rows], recipe, seed=0, progress=False, clean_grad=grad[:-1])
+
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 def test_opposing_labels_pick_the_class_whose_gradient_most_opposes_the_clean_one(target, trained, smoothing):

@@ -467,8 +467,10 @@ def craft(target_model: torch.nn.Module, clean_x: torch.Tensor, clean_y: torch.T
         if clean_grad is None:
             clean_grad = clean_gradient(target_model, clean_x, clean_y, recipe.chunk_size, progress, label_smoothing)
         else:
-            _check_clean_grad(_params(target_model), clean_grad)
-            clean_grad = [c.to(device) for c in clean_grad]
+            params = _params(target_model)
+            _check_clean_grad(params, clean_grad)
+            # a constant of the objective, like the computed one: no graph back to the caller's tensors
+            clean_grad = [c.detach().to(device=device, dtype=p.dtype) for c, p in zip(clean_grad, params)]
         n_clean = len(clean_x)
         poisons = _pixels(init_x, device).clone().requires_grad_(True)
         labels = init_y.to(device)
