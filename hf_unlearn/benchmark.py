@@ -140,10 +140,10 @@ def _method_config(data: Mapping[str, Any], path: Path, seen: tuple[Path, ...]) 
         return own
     where = f"{path.name}: method_config_from {source!r}"
     src = Path(str(source))
-    if src.suffix and not src.is_absolute():
-        src = path.parent / src
+    if src.suffix:  # a YAML path; a bare name is a packaged preset
+        src = path.parent / src  # an absolute src stays itself
     try:
-        src_path = _preset_path(src if src.suffix else str(source))
+        src_path = _preset_path(src)
     except FileNotFoundError as err:
         raise FileNotFoundError(f"{where}: {err}") from None
     if src_path.resolve() in seen:
